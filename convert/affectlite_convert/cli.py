@@ -1,0 +1,216 @@
+"""``affectlite-convert``: a thin command line over the toolchain's library calls.
+
+Every failure the user can fix (a bad file, a wrong option) ends with one line naming the
+problem and exit status 2; failures at run time exit with 1. Nothing half-written is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROG = "affectlite-convert"
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0,1 or -1,1, got '{text}'") from None
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"LOW must be below HIGH, got '{text}'")
+    return low, high
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxWxC such as 48x48x1, got '{text}'")
+    return dims  # type: ignore[return-value]
+
+
+def _labels(text: str) -> list[str]:
+    labels = [v.strip() for v in text.split(",") if v.strip()]
+    if len(labels) < 2:
+        raise argparse.ArgumentTypeError(f"expected comma-separated labels, got '{text}'")
+    return labels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on the bundled recipes")
+    train_sub = train.add_subparsers(dest="model", required=True)
+    face = train_sub.add_parser("face", help="the facial-expression CNN on FER2013")
+    face.add_argument("--data", type=Path, default=Path("../shared/data/faces"),
+                      help="folder with fer2013_train.npz and fer2013_publictest.npz")
+    face.add_argument("--train", type=Path, help="training .npz (default: DATA/fer2013_train.npz)")
+    face.add_argument("--val", type=Path, help="validation .npz (default: DATA/fer2013_publictest.npz)")
+    face.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
+    face.add_argument("--epochs", type=int, default=60)
+    face.add_argument("--batch-size", type=int, default=128)
+    face.add_argument("--learning-rate", type=float, default=2e-3)
+    face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+
+    conv = sub.add_parser("convert", help="Keras/SavedModel -> TFLite with a model card")
+    conv.add_argument("model", type=Path, help=".keras, .h5 or a SavedModel folder")
+    conv.add_argument("--out", type=Path, required=True, help="output .tflite (the card goes beside it)")
+    conv.add_argument("--quant", choices=["float32", "dynamic", "int8"], default="int8")
+    conv.add_argument("--calibration", type=Path, help=".npz with 'x' or a folder of images (int8 only)")
+    conv.add_argument("--io-type", choices=["int8", "uint8"], default="int8",
+                      help="input/output tensor type of an int8 model")
+    conv.add_argument("--input-shape", type=_shape, help="HxWxC when the model leaves them free")
+    conv.add_argument("--input-range", type=_pair, default=(0.0, 1.0),
+                      help="float range the model expects for pixels 0..255 (default 0,1)")
+    conv.add_argument("--labels", type=_labels, help="output labels in order (default: affectlite's seven)")
+    conv.add_argument("--calibration-samples", type=int, default=500)
+    conv.add_argument("--name", help="model name for the card")
+    conv.add_argument("--task", default="facial-expression")
+    conv.add_argument("--training-info", type=Path,
+                      help="JSON file (or a training run folder) describing the training data for the card")
+
+    ev = sub.add_parser("evaluate", help="accuracy, recall and confusion matrix on a labelled .npz")
+    ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
+    ev.add_argument("--data", type=Path, required=True, help=".npz with x (uint8 images), y and classes")
+    ev.add_argument("--plots", type=Path, default=Path("."), help="folder for the confusion-matrix PNGs")
+    ev.add_argument("--labels", type=_labels, help="output labels of Keras models (TFLite: from the card)")
+    ev.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
+    ev.add_argument("--record", action="store_true",
+                    help="write the figures and this command into each TFLite model's card")
+
+    chk = sub.add_parser("edgetpu-check", help="can the Edge TPU compiler map this model, op by op?")
+    chk.add_argument("model", type=Path)
+    chk.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if installed")
+    return parser
+
+
+def _train_face(args) -> int:
+    from affectlite_convert.training.train_face import FaceRecipe, export_for_deployment, train_face
+
+    train = args.train or args.data / "fer2013_train.npz"
+    val = args.val or args.data / "fer2013_publictest.npz"
+    recipe = FaceRecipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
+    deploy = export_for_deployment(final, args.out / "face_expression.keras")
+    print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --calibration {train} --quant int8 "
+          f"--training-info {args.out} --out face_expression_int8.tflite")
+    return 0
+
+
+def _training_info(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    if path.is_dir():
+        from affectlite_convert.training.train_face import training_info
+
+        return training_info(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read training info ({exc})") from exc
+
+
+def _convert(args) -> int:
+    from affectlite.labels import EMOTIONS
+    from affectlite_convert.converter import ConvertOptions, convert
+
+    if args.quant != "int8" and args.calibration is not None:
+        raise ValueError("--calibration applies to --quant int8 only")
+    options = ConvertOptions(
+        quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
+        labels=args.labels or list(EMOTIONS), calibration_samples=args.calibration_samples,
+        name=args.name, task=args.task, training_data=_training_info(args.training_info),
+    )
+    card = convert(args.model, args.out, options, args.calibration)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB, {card.quantization}, input "
+          f"{card.input.shape} {card.input.dtype}) and its card {args.out.with_suffix('.json').name} / .md")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from affectlite.labels import EMOTIONS
+    from affectlite.models.card import ModelCard, card_path_for
+    from affectlite_convert.data.faces import load_face_npz
+    from affectlite_convert.evaluate import evaluate, plot_confusion
+
+    data = load_face_npz(args.data)
+    if not args.plots.is_dir():
+        raise ValueError(f"{args.plots}: plot folder does not exist")
+    results = []
+    for path in args.models:
+        result = evaluate(path, data, args.labels or EMOTIONS, args.input_range)
+        results.append(result)
+        print(result.render())
+        print(f"  plot: {plot_confusion(result, args.plots / (path.stem + '_confusion.png'))}\n")
+    base = results[0]
+    for result in results[1:]:
+        print(f"{result.model} - {base.model}: accuracy {100 * (result.accuracy - base.accuracy):+.2f} points, "
+              f"macro recall {100 * (result.macro_recall - base.macro_recall):+.2f} points")
+    if args.record:
+        command = " ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]])
+        for path, result in zip(args.models, results):
+            card_file = card_path_for(path)
+            if path.suffix != ".tflite" or not card_file.exists():
+                continue
+            card = ModelCard.load(card_file)
+            entry = result.as_dict() | {"command": command}
+            if result is not base:
+                entry["minus_" + base.model] = {
+                    "accuracy_points": round(100 * (result.accuracy - base.accuracy), 2),
+                    "macro_recall_points": round(100 * (result.macro_recall - base.macro_recall), 2),
+                }
+            card.metrics[Path(args.data).stem] = entry
+            card.write(card_file)
+            print(f"recorded in {card_file}")
+    return 0
+
+
+def _edgetpu_check(args) -> int:
+    from affectlite_convert.edgetpu.check import check_model
+    from affectlite_convert.edgetpu.compiler import COMPILER, find_compiler, run_compiler
+
+    report = check_model(args.model)
+    print(report.render())
+    ok = report.fully_mappable
+    if args.no_compiler:
+        print(f"\n{COMPILER}: not run (--no-compiler)")
+    elif find_compiler() is None:
+        print(f"\n{COMPILER}: not installed here, so this verdict comes from the rules above only "
+              "(the compiler ships for x86-64 Debian/Ubuntu in Coral's apt repository)")
+    else:
+        log = run_compiler(args.model)
+        print(f"\n{COMPILER} {log.version}: {log.mapped} ops mapped to the Edge TPU, {log.unmapped} on the CPU")
+        for row in log.rows:
+            print(f"  {row.op:<30} {row.count:>4}  {row.status}")
+        for error in log.errors:
+            print(f"  {error}")
+        ok = ok and not log.errors and log.unmapped == 0
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"train": _train_face, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"{PROG}: failed: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

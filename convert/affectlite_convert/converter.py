@@ -1,0 +1,206 @@
+"""Keras / SavedModel -> TFLite (float32, dynamic-range or full-integer int8) with a model card.
+
+Full-integer output is what the Edge TPU compiler accepts: every tensor int8 (or uint8 at the
+model's edges), static shapes with batch 1, weights calibrated per channel on real inputs.
+Nothing is written until the converted model has been loaded back by the interpreter, and the
+``.tflite`` and its card appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from affectlite.labels import EMOTIONS
+from affectlite.models.card import InputSpec, ModelCard, OutputSpec
+from affectlite.runtime.interpreter import make_interpreter
+from affectlite_convert.data.faces import DataError
+from affectlite_convert.data.images import load_images_resized, to_model_input
+from affectlite_convert.keras_io import LoadedModel, load_model
+
+Quantization = Literal["float32", "dynamic", "int8"]
+
+
+@dataclass
+class ConvertOptions:
+    quant: Quantization = "int8"
+    #: Type of the model's input and output tensors for ``int8``: ``uint8`` suits older Coral
+    #: code paths that feed camera pixels directly.
+    io_type: Literal["int8", "uint8"] = "int8"
+    #: (H, W, C) when the model leaves spatial dimensions free; otherwise taken from the model.
+    input_shape: tuple[int, int, int] | None = None
+    value_range: tuple[float, float] = (0.0, 1.0)
+    labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    calibration_samples: int = 500
+    name: str | None = None
+    task: str = "facial-expression"
+    training_data: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def static_input_shape(model: LoadedModel, override: tuple[int, int, int] | None) -> tuple[int, ...]:
+    """Batch-1 static shape; free dimensions must be given by ``override``."""
+    declared = list(model.input_shape)
+    if override is not None:
+        if len(declared) != 4:
+            raise ValueError(f"--input-shape applies to image models (rank 4); this model's input is {model.input_shape}")
+        for i, (have, want) in enumerate(zip(declared[1:], override), start=1):
+            if have is not None and have != want:
+                raise ValueError(f"--input-shape {override} conflicts with the model's input {model.input_shape}")
+        declared[1:] = list(override)
+    if any(d is None for d in declared[1:]):
+        raise ValueError(
+            f"the model's input {model.input_shape} has free dimensions; give them with --input-shape, e.g. 48x48x1"
+        )
+    return (1, *declared[1:])
+
+
+def load_calibration(source: str | Path, shape: tuple[int, ...], value_range: tuple[float, float], limit: int) -> np.ndarray:
+    """Calibration inputs as float32 (N, *shape[1:]) from an ``.npz`` or a folder of images."""
+    source = Path(source)
+    if len(shape) != 4:
+        if source.suffix != ".npz":
+            raise DataError(f"{source}: a model with input {shape} needs calibration tensors in an .npz ('x')")
+        with np.load(source, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise DataError(f"{source}: no array 'x' of calibration inputs")
+            x = archive["x"][:limit].astype(np.float32)
+        if x.shape[1:] != tuple(shape[1:]):
+            raise DataError(f"{source}: calibration inputs have shape {x.shape[1:]}, the model takes {tuple(shape[1:])}")
+        return x
+    _, height, width, channels = shape
+    if source.is_dir():
+        images = load_images_resized(source, (height, width), channels, limit)
+    elif source.suffix == ".npz":
+        if not source.is_file():
+            raise DataError(f"{source}: no such calibration file")
+        with np.load(source, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise DataError(f"{source}: no array 'x' of calibration images")
+            images = archive["x"]
+        if images.dtype != np.uint8:
+            raise DataError(f"{source}: calibration images must be uint8 pixels, got {images.dtype}")
+        stored = images.shape[1:3] + ((images.shape[3],) if images.ndim == 4 else (1,))
+        if images.ndim not in (3, 4) or stored[2] != channels:
+            raise DataError(
+                f"{source}: calibration images are {images.shape[1:]} ({stored[2]} channel(s)), the model takes "
+                f"{(height, width, channels)}; give images with {channels} channel(s)"
+            )
+        rng = np.random.default_rng(0)
+        images = images[rng.permutation(len(images))[:limit]]
+    else:
+        raise DataError(f"{source}: calibration data must be an .npz file or a folder of images")
+    return to_model_input(images, (height, width), channels, value_range)
+
+
+def _freeze(model: LoadedModel, shape: tuple[int, ...]):
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = tf.function(model.fn).get_concrete_function(tf.TensorSpec(shape, tf.float32, name="input"))
+    return convert_variables_to_constants_v2(concrete)
+
+
+def to_tflite(model: LoadedModel, shape: tuple[int, ...], options: ConvertOptions, calibration: np.ndarray | None) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_freeze(model, shape)])
+    if options.quant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif options.quant == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("int8 quantization needs calibration data (--calibration NPZ or image folder)")
+
+        def representative():
+            for sample in calibration:
+                yield [sample[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io = tf.int8 if options.io_type == "int8" else tf.uint8
+        converter.inference_input_type = io
+        converter.inference_output_type = io
+    elif options.quant != "float32":
+        raise ValueError(f"unknown quantization '{options.quant}'; choose float32, dynamic or int8")
+    try:
+        return converter.convert()
+    except Exception as exc:
+        raise RuntimeError(f"TFLite conversion failed: {str(exc).strip().splitlines()[-1]}") from exc
+
+
+def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions, calibration_source) -> ModelCard:
+    interpreter = make_interpreter(content)
+    inp = interpreter.get_input_details()[0]
+    outp = interpreter.get_output_details()[0]
+    channels = int(inp["shape"][-1]) if len(inp["shape"]) == 4 else 0
+    n_out = int(outp["shape"][-1])
+    if len(options.labels) != n_out:
+        raise ValueError(f"{len(options.labels)} labels given ({options.labels}) but the model has {n_out} outputs")
+
+    def quant(details):
+        scale, zero_point = details["quantization"]
+        return (float(scale), int(zero_point)) if scale else (None, None)
+
+    in_scale, in_zero = quant(inp)
+    out_scale, out_zero = quant(outp)
+    return ModelCard(
+        name=options.name or out.stem,
+        task=options.task,
+        labels=list(options.labels),
+        input=InputSpec(
+            shape=[int(d) for d in inp["shape"]], dtype=np.dtype(inp["dtype"]).name,
+            color={1: "grayscale", 3: "rgb"}.get(channels, "features"),
+            value_range=[float(v) for v in options.value_range], scale=in_scale, zero_point=in_zero,
+        ),
+        output=OutputSpec(
+            shape=[int(d) for d in outp["shape"]], dtype=np.dtype(outp["dtype"]).name,
+            scale=out_scale, zero_point=out_zero,
+        ),
+        quantization=options.quant,
+        file=out.name,
+        sha256=hashlib.sha256(content).hexdigest(),
+        training_data=dict(options.training_data),
+        source_model=model.path.name,
+        converter={
+            "tensorflow": __import__("tensorflow").__version__,
+            "loaded_with": model.library,
+            "calibration": str(calibration_source) if calibration_source else None,
+        },
+        notes=list(options.notes),
+    )
+
+
+def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = ConvertOptions(),
+            calibration: str | Path | None = None) -> ModelCard:
+    """Convert and write ``out`` (.tflite) with ``out``.json/.md beside it; returns the card."""
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise ValueError(f"{out}: the output file must end in .tflite")
+    if not out.parent.is_dir():
+        raise ValueError(f"{out.parent}: output folder does not exist")
+    model = load_model(model_path)
+    shape = static_input_shape(model, options.input_shape)
+    samples = None
+    if options.quant == "int8":
+        if calibration is None:
+            raise ValueError("int8 quantization needs calibration data (--calibration NPZ or image folder)")
+        samples = load_calibration(calibration, shape, options.value_range, options.calibration_samples)
+    content = to_tflite(model, shape, options, samples)
+    card = _card(content, out, model, options, calibration)
+
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_bytes(content)
+        card.write(out.with_suffix(".json"))
+        os.replace(tmp, out)
+    except BaseException:
+        for leftover in (tmp, out.with_suffix(".json"), out.with_suffix(".md")):
+            leftover.unlink(missing_ok=True)
+        raise
+    return card

@@ -1,0 +1,134 @@
+"""Accuracy, macro recall, per-class recall and the confusion matrix, for Keras and TFLite alike.
+
+A TFLite model is run by the same interpreter and input preparation that the device uses, with
+the labels and value range from its model card, so the figures describe the shipped model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from affectlite.labels import EMOTIONS, reorder_probabilities
+from affectlite.models.card import ModelCard, card_path_for
+from affectlite.runtime import adapters
+from affectlite.runtime.interpreter import make_interpreter
+from affectlite_convert.data.faces import FaceSet
+from affectlite_convert.data.images import to_model_input
+
+
+@dataclass
+class Evaluation:
+    model: str
+    n: int
+    accuracy: float
+    macro_recall: float
+    per_class_recall: dict[str, float]
+    confusion: np.ndarray            # rows: true label, columns: predicted, in EMOTIONS order
+
+    def as_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "macro_recall": round(self.macro_recall, 4),
+            "per_class_recall": {k: round(v, 4) for k, v in self.per_class_recall.items()},
+        }
+
+    def render(self) -> str:
+        width = max(len(name) for name in EMOTIONS)
+        lines = [
+            f"{self.model}: {self.n} images",
+            f"  accuracy      {100 * self.accuracy:6.2f} %",
+            f"  macro recall  {100 * self.macro_recall:6.2f} %",
+            "  per-class recall: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in self.per_class_recall.items()),
+            "  confusion matrix (rows true, columns predicted):",
+            "  " + " " * width + "".join(f"{name[:7]:>8}" for name in EMOTIONS),
+        ]
+        for name, row in zip(EMOTIONS, self.confusion):
+            lines.append(f"  {name:<{width}}" + "".join(f"{v:>8d}" for v in row))
+        return "\n".join(lines)
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray, model: str) -> Evaluation:
+    k = len(EMOTIONS)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    support = confusion.sum(axis=1)
+    recall = np.divide(np.diag(confusion), support, out=np.zeros(k), where=support > 0)
+    present = support > 0
+    return Evaluation(
+        model=model,
+        n=int(len(y_true)),
+        accuracy=float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        macro_recall=float(recall[present].mean()) if present.any() else 0.0,
+        per_class_recall={name: float(r) for name, r in zip(EMOTIONS, recall)},
+        confusion=confusion,
+    )
+
+
+def predict_tflite(path: Path, images: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """Probabilities in :data:`EMOTIONS` order, one image at a time as on the device."""
+    card_file = card_path_for(path)
+    card = ModelCard.load(card_file) if card_file.exists() else None
+    interpreter = make_interpreter(path, num_threads=num_threads)
+    shape = adapters.input_details(interpreter)["shape"]
+    value_range = tuple(card.input.value_range) if card else (0.0, 1.0)
+    labels = card.labels if card else list(EMOTIONS)
+    x = to_model_input(images, (int(shape[1]), int(shape[2])), int(shape[3]), value_range)
+    probs = np.stack([adapters.run(interpreter, sample[None])[0] for sample in x])
+    return reorder_probabilities(probs, labels)
+
+
+def predict_keras(path: Path, images: np.ndarray, labels=EMOTIONS, value_range=(0.0, 1.0)) -> np.ndarray:
+    from affectlite_convert.keras_io import load_model
+
+    model = load_model(path)
+    shape = model.input_shape
+    size = (shape[1] or images.shape[1], shape[2] or images.shape[2])
+    x = to_model_input(images, size, int(shape[3] or 1), value_range)
+    probs = np.concatenate([np.asarray(model.fn(x[i:i + 256])) for i in range(0, len(x), 256)])
+    return reorder_probabilities(probs, labels)
+
+
+def predict(path: str | Path, images: np.ndarray, labels=EMOTIONS, value_range=(0.0, 1.0)) -> np.ndarray:
+    path = Path(path)
+    if path.suffix == ".tflite":
+        return predict_tflite(path, images)
+    return predict_keras(path, images, labels, value_range)
+
+
+def evaluate(path: str | Path, data: FaceSet, labels=EMOTIONS, value_range=(0.0, 1.0)) -> Evaluation:
+    probs = predict(path, data.x, labels, value_range)
+    return metrics(data.y, probs.argmax(axis=1), Path(path).name)
+
+
+def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
+    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    rows = evaluation.confusion.sum(axis=1, keepdims=True)
+    share = np.divide(evaluation.confusion, rows, out=np.zeros_like(evaluation.confusion, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, f"{evaluation.confusion[i, j]}", ha="center", va="center",
+                    color="white" if share[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_title(f"{evaluation.model}\naccuracy {100 * evaluation.accuracy:.1f} %, "
+                 f"macro recall {100 * evaluation.macro_recall:.1f} %", fontsize=9)
+    fig.tight_layout()
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out)
+    return out

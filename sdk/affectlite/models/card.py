@@ -1,0 +1,129 @@
+"""Model cards: what a model expects and what it was measured to do, next to the ``.tflite``.
+
+The JSON file is for programs (the runtime reads the input format and labels from it, never from
+guesses); the Markdown file is the same content for people. Both are written from one
+:class:`ModelCard`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_VERSION = 1
+
+
+@dataclass
+class InputSpec:
+    """How to turn a face crop (or a feature window) into the model's input tensor."""
+
+    shape: list[int]                 # e.g. [1, 48, 48, 1], static, batch 1
+    dtype: str                       # "int8", "uint8" or "float32"
+    color: str = "grayscale"         # "grayscale", "rgb" or "features"
+    value_range: list[float] = field(default_factory=lambda: [0.0, 1.0])  # float range before quantization
+    scale: float | None = None       # quantization of the tensor (None for float tensors)
+    zero_point: int | None = None
+
+
+@dataclass
+class OutputSpec:
+    shape: list[int]
+    dtype: str
+    kind: str = "probabilities"      # softmax output in label order
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass
+class ModelCard:
+    name: str
+    task: str                        # "facial-expression", "speech-emotion", "fusion", "custom"
+    labels: list[str]
+    input: InputSpec
+    output: OutputSpec
+    quantization: str                # "float32", "dynamic" or "int8"
+    file: str                        # the .tflite file name, relative to the card
+    sha256: str
+    training_data: dict[str, Any] = field(default_factory=dict)   # name, licence, splits
+    metrics: dict[str, Any] = field(default_factory=dict)         # measured figures + the command
+    source_model: str | None = None
+    converter: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    card_version: int = CARD_VERSION
+
+    # -- files -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelCard":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable model card ({exc})") from exc
+        try:
+            data = dict(data)
+            data["input"] = InputSpec(**data["input"])
+            data["output"] = OutputSpec(**data["output"])
+            return cls(**data)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: model card is missing or has unknown fields ({exc})") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    def to_markdown(self) -> str:
+        q = self.input
+        lines = [
+            f"# Model card: {self.name}",
+            "",
+            f"- Task: {self.task}",
+            f"- File: `{self.file}` (sha256 `{self.sha256}`)",
+            f"- Quantization: {self.quantization}",
+            f"- Labels, in output order: {', '.join(self.labels)}",
+            "",
+            "## Input",
+            f"- Tensor: shape {q.shape}, {q.dtype}, {q.color}",
+            f"- Values: floats in [{q.value_range[0]}, {q.value_range[1]}]"
+            + (f", quantized as q = round(v / {q.scale:.8g}) + {q.zero_point}" if q.scale else ""),
+            "",
+            "## Output",
+            f"- Tensor: shape {self.output.shape}, {self.output.dtype}, {self.output.kind}"
+            + (f"; v = (q - {self.output.zero_point}) * {self.output.scale:.8g}" if self.output.scale else ""),
+        ]
+        if self.training_data:
+            lines += ["", "## Training data"] + [f"- {k}: {_fmt(v)}" for k, v in self.training_data.items()]
+        if self.metrics:
+            lines += ["", "## Metrics"] + [f"- {k}: {_fmt(v)}" for k, v in self.metrics.items()]
+        if self.converter:
+            lines += ["", "## Conversion"] + [f"- {k}: {_fmt(v)}" for k, v in self.converter.items()]
+        if self.notes:
+            lines += ["", "## Notes"] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def write(self, json_path: str | Path) -> tuple[Path, Path]:
+        """Write ``NAME.json`` and ``NAME.md`` atomically (never a half-written card)."""
+        json_path = Path(json_path)
+        md_path = json_path.with_suffix(".md")
+        for path, text in ((json_path, self.to_json()), (md_path, self.to_markdown())):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+        return json_path, md_path
+
+
+def card_path_for(model_path: str | Path) -> Path:
+    """``face.tflite`` -> ``face.json``; an Edge TPU twin ``face_edgetpu.tflite`` shares the card."""
+    model_path = Path(model_path)
+    stem = model_path.stem.removesuffix("_edgetpu")
+    return model_path.with_name(stem + ".json")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
