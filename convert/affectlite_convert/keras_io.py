@@ -49,7 +49,8 @@ def load_model(path: str | Path) -> LoadedModel:
             module = __import__(library)
             model = module.models.load_model(path, compile=False)
         except Exception as exc:  # each library raises its own types for a bad file
-            errors.append(f"{library}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            errors.append(f"{library}: {type(exc).__name__}: {first_line[:300]}")
             continue
         return LoadedModel(
             path=path,
@@ -77,8 +78,9 @@ def _load_saved_model(path: Path) -> LoadedModel:
     outputs = signature.structured_outputs
     output_name = sorted(outputs)[0]
 
-    def fn(x, _sig=signature, _in=input_name, _out=output_name):
-        return _sig(**{_in: x})[_out]
+    def fn(x):
+        # Referencing `loaded` keeps the SavedModel's variables alive as long as `fn` is.
+        return loaded.signatures["serving_default"](**{input_name: x})[output_name]
 
     return LoadedModel(
         path=path, fn=fn, input_shape=tuple(spec.shape.as_list()),

@@ -111,6 +111,11 @@ def train_face(
 
     val = load_face_npz(val_path)
     train, cleaning = clean_training_set(load_face_npz(train_path), held_out=val)
+    if len(train) < recipe.batch_size:
+        raise ValueError(
+            f"{train_path}: {len(train)} training images left after cleaning {cleaning} - fewer than one batch "
+            f"of {recipe.batch_size}; is the validation file the training file?"
+        )
     train_ds, val_ds, weights = _datasets(train, val, recipe)
     steps_per_epoch = len(train) // recipe.batch_size
 

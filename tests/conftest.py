@@ -1,0 +1,58 @@
+"""Shared fixtures: real FER2013 images from ../shared and tiny real Keras models.
+
+Session-scoped, because building and converting TensorFlow models costs seconds each.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AFFECTLITE_SHARED", ROOT.parent / "shared"))
+FACES = SHARED / "data" / "faces"
+
+
+@pytest.fixture(scope="session")
+def publictest_path() -> Path:
+    path = FACES / "fer2013_publictest.npz"
+    assert path.exists(), f"shared data missing: {path} (set AFFECTLITE_SHARED)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_faces(tmp_path_factory, publictest_path) -> Path:
+    """A stratified 350-image slice of FER2013 PublicTest, as an .npz in the shared format."""
+    with np.load(publictest_path) as data:
+        x, y, classes = data["x"], data["y"], data["classes"]
+    rng = np.random.default_rng(0)
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), 50, replace=False) for c in range(7)])
+    path = tmp_path_factory.mktemp("faces") / "small.npz"
+    np.savez(path, x=x[keep], y=y[keep], classes=classes)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_keras_model(tmp_path_factory, small_faces) -> Path:
+    """A small CNN fitted for a few steps on real faces, saved as .keras with a fixed 48x48x1 input."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((48, 48, 1)),
+        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(7, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with np.load(small_faces) as data:
+        model.fit(data["x"][..., None] / 255.0, data["y"], epochs=2, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("keras") / "tiny.keras"
+    model.save(path)
+    return path

@@ -1,0 +1,153 @@
+"""Converting Keras models to TFLite: each quantization, checked against the original's outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from affectlite.models.card import ModelCard
+from affectlite.runtime import adapters
+from affectlite.runtime.interpreter import make_interpreter
+from affectlite_convert.converter import ConvertOptions, convert
+from affectlite_convert.data.faces import DataError
+from affectlite_convert.keras_io import ModelLoadError, load_model
+
+
+def faces(path, n=64):
+    with np.load(path) as data:
+        return data["x"][:n, :, :, None].astype(np.float32) / 255.0
+
+
+def tflite_outputs(path, x):
+    interpreter = make_interpreter(path)
+    return np.stack([adapters.run(interpreter, sample[None])[0] for sample in x])
+
+
+@pytest.mark.parametrize("quant, tolerance", [("float32", 1e-5), ("dynamic", 0.05), ("int8", 0.05)])
+def test_conversion_matches_the_keras_model(tmp_path, tiny_keras_model, small_faces, quant, tolerance):
+    out = tmp_path / f"tiny_{quant}.tflite"
+    card = convert(tiny_keras_model, out, ConvertOptions(quant=quant), calibration=small_faces if quant == "int8" else None)
+
+    x = faces(small_faces)
+    expected = np.asarray(load_model(tiny_keras_model).fn(x))
+    got = tflite_outputs(out, x)
+    assert np.abs(got - expected).max() < tolerance
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * tolerance  # where the original is not near a tie
+    assert (got.argmax(1) == expected.argmax(1))[clear].all()
+
+    assert card.quantization == quant
+    assert card.input.shape == [1, 48, 48, 1]
+    assert ModelCard.load(out.with_suffix(".json")) == card
+    assert "angry, disgust, fear, happy, neutral, sad, surprise" in out.with_suffix(".md").read_text()
+
+
+def test_int8_model_takes_pixels_exactly(tmp_path, tiny_keras_model, small_faces):
+    """Input scale 1/255 and zero point -128: a uint8 pixel p becomes the int8 value p - 128."""
+    card = convert(tiny_keras_model, tmp_path / "m.tflite", ConvertOptions(quant="int8"), calibration=small_faces)
+    assert card.input.dtype == "int8" and card.output.dtype == "int8"
+    assert card.input.scale == pytest.approx(1 / 255, rel=1e-6)
+    assert card.input.zero_point == -128
+
+
+def test_uint8_io_for_older_coral_code(tmp_path, tiny_keras_model, small_faces):
+    card = convert(tiny_keras_model, tmp_path / "m.tflite", ConvertOptions(quant="int8", io_type="uint8"),
+                   calibration=small_faces)
+    assert (card.input.dtype, card.output.dtype) == ("uint8", "uint8")
+
+
+def test_calibration_from_a_folder_of_images(tmp_path, tiny_keras_model, small_faces):
+    from PIL import Image
+
+    folder = tmp_path / "calib" / "nested"
+    folder.mkdir(parents=True)
+    with np.load(small_faces) as data:
+        for i, img in enumerate(data["x"][:20]):
+            Image.fromarray(img).convert("RGB").resize((96, 96)).save(folder / f"{i}.jpg")
+    card = convert(tiny_keras_model, tmp_path / "m.tflite", ConvertOptions(quant="int8"), calibration=tmp_path / "calib")
+    assert card.converter["calibration"].endswith("calib")
+
+
+def test_h5_and_saved_model_inputs(tmp_path, tiny_keras_model, small_faces):
+    import tensorflow as tf
+    import tf_keras
+
+    reference = load_model(tiny_keras_model)
+    x = faces(small_faces, 8)
+
+    legacy = tf_keras.Sequential([
+        tf_keras.Input((48, 48, 1)),
+        tf_keras.layers.Conv2D(4, 3, activation="relu"),
+        tf_keras.layers.GlobalAveragePooling2D(),
+        tf_keras.layers.Dense(7, activation="softmax"),
+    ])
+    legacy.save(tmp_path / "legacy.h5")
+    convert(tmp_path / "legacy.h5", tmp_path / "legacy.tflite", ConvertOptions(quant="float32"))
+    np.testing.assert_allclose(tflite_outputs(tmp_path / "legacy.tflite", x), legacy.predict(x, verbose=0), atol=1e-5)
+
+    module = tf.Module()
+    module.model = reference.keras_model  # tracked, so its variables are saved
+    module.fn = tf.function(lambda x: module.model(x, training=False), input_signature=[tf.TensorSpec([None, 48, 48, 1], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "saved"), signatures={"serving_default": module.fn})
+    convert(tmp_path / "saved", tmp_path / "saved.tflite", ConvertOptions(quant="float32"))
+    np.testing.assert_allclose(tflite_outputs(tmp_path / "saved.tflite", x), np.asarray(reference.fn(x)), atol=1e-5)
+
+
+def test_free_spatial_dimensions_need_an_input_shape(tmp_path, small_faces):
+    import keras
+
+    model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    model.save(tmp_path / "free.keras")
+    with pytest.raises(ValueError, match="--input-shape"):
+        convert(tmp_path / "free.keras", tmp_path / "free.tflite", ConvertOptions(quant="float32"))
+    card = convert(tmp_path / "free.keras", tmp_path / "free.tflite",
+                   ConvertOptions(quant="float32", input_shape=(40, 40, 1)))
+    assert card.input.shape == [1, 40, 40, 1]
+
+
+# -- bad input: a clear error and no output files -----------------------------------------------
+
+def assert_nothing_written(folder):
+    assert sorted(p.name for p in folder.iterdir() if p.suffix in {".tflite", ".json", ".md", ".tmp"}) == []
+
+
+def test_corrupt_model_file(tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"this is not a zip archive")
+    with pytest.raises(ModelLoadError, match="broken.keras: cannot load the model"):
+        convert(bad, tmp_path / "out.tflite", ConvertOptions(quant="float32"))
+    assert_nothing_written(tmp_path)
+
+
+def test_calibration_that_does_not_match_the_input(tmp_path, tiny_keras_model):
+    rgb = tmp_path / "rgb.npz"
+    np.savez(rgb, x=np.zeros((10, 48, 48, 3), np.uint8))
+    with pytest.raises(DataError, match="3 channel"):
+        convert(tiny_keras_model, tmp_path / "out.tflite", ConvertOptions(quant="int8"), calibration=rgb)
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, x=np.zeros((10, 48, 48), np.float32))
+    with pytest.raises(DataError, match="must be uint8"):
+        convert(tiny_keras_model, tmp_path / "out.tflite", ConvertOptions(quant="int8"), calibration=floats)
+    assert_nothing_written(tmp_path)
+
+
+def test_int8_without_calibration(tmp_path, tiny_keras_model):
+    with pytest.raises(ValueError, match="needs calibration data"):
+        convert(tiny_keras_model, tmp_path / "out.tflite", ConvertOptions(quant="int8"))
+    assert_nothing_written(tmp_path)
+
+
+def test_labels_must_match_the_outputs(tmp_path, tiny_keras_model):
+    with pytest.raises(ValueError, match="3 labels given"):
+        convert(tiny_keras_model, tmp_path / "out.tflite", ConvertOptions(quant="float32", labels=["a", "b", "c"]))
+    assert_nothing_written(tmp_path)
+
+
+def test_corrupt_card_is_reported(tmp_path):
+    card = tmp_path / "m.json"
+    card.write_text(json.dumps({"name": "m"}))
+    with pytest.raises(ValueError, match="missing or has unknown fields"):
+        ModelCard.load(card)

@@ -1,0 +1,105 @@
+"""Training: a short real run on FER2013 images, stopped and resumed from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from affectlite_convert.data.faces import clean_training_set, load_face_npz
+from affectlite_convert.training.face_cnn import FaceCnnSpec
+from affectlite_convert.training.train_face import FaceRecipe, class_weights, export_for_deployment, train_face
+
+TINY = FaceRecipe(epochs=2, batch_size=50, warmup_epochs=1, model=FaceCnnSpec(widths=(8, 16, 16, 32)))
+
+
+@pytest.fixture
+def split(tmp_path, small_faces):
+    """The 350 images as 250 for training and 100 for validation."""
+    data = np.load(small_faces)
+    order = np.random.default_rng(1).permutation(len(data["y"]))
+    paths = []
+    for name, part in (("train", order[:250]), ("val", order[250:])):
+        paths.append(tmp_path / f"{name}.npz")
+        np.savez(paths[-1], x=data["x"][part], y=data["y"][part], classes=data["classes"])
+    return paths
+
+
+def test_train_then_resume(tmp_path, split):
+    train, val = split
+    run = tmp_path / "run"
+    first = FaceRecipe(**{**TINY.__dict__, "epochs": 1})
+    train_face(train, val, run, first, verbose=0)
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_face(train, val, run, first, verbose=0)
+    with pytest.raises(ValueError, match="another recipe"):
+        train_face(train, val, run, TINY, resume=True, verbose=0)
+
+    # Resuming the same recipe after it finished only re-exports it.
+    final = train_face(train, val, run, first, resume=True, verbose=0)
+    state = json.loads((run / "state.json").read_text())
+    assert state["epochs_done"] == 1 and len(state["history"]) == 1
+    assert (run / "log.csv").read_text().count("\n") == 2
+
+    deploy = export_for_deployment(final, tmp_path / "deploy.keras")
+    import keras
+
+    assert tuple(keras.models.load_model(deploy).inputs[0].shape) == (None, 48, 48, 1)
+
+
+def test_validation_file_equal_to_training_file(tmp_path, small_faces):
+    with pytest.raises(ValueError, match="is the validation file the training file"):
+        train_face(small_faces, small_faces, tmp_path / "run", TINY, verbose=0)
+
+
+def test_class_weights_lift_rare_classes_and_keep_the_mean():
+    counts = np.array([3995, 436, 4097, 7215, 4965, 4830, 3171])
+    weights = class_weights(counts, 0.5)
+    assert weights.argmax() == 1
+    assert (weights * counts).sum() / counts.sum() == pytest.approx(1.0)
+
+
+def test_cleaning_drops_blank_conflicting_and_leaked_images(small_faces):
+    data = load_face_npz(small_faces)
+    x = data.x.copy()
+    x[0] = 128                       # near-blank
+    x[2] = x[1]                      # duplicate of image 1 ...
+    y = data.y.copy()
+    y[2] = (y[1] + 1) % 7            # ... with another label
+    train = type(data)(x, y, "test")
+    held_out = train.subset(np.arange(10, 20))
+    cleaned, report = clean_training_set(train, held_out)
+    assert report == {"near_blank": 1, "conflicting_duplicates": 2, "also_in_validation": 10, "kept": 350 - 13}
+    assert len(cleaned) == 337
+
+
+def test_killed_run_resumes_from_its_last_epoch(tmp_path, split):
+    """`affectlite-convert train face` killed after its first epoch goes on with --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    train, val = split
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "affectlite_convert.cli", "train", "face", "--train", str(train),
+               "--val", str(val), "--out", str(run), "--epochs", "3", "--batch-size", "50"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / "state.json"
+    deadline = time.monotonic() + 300
+    while not (state.exists() and json.loads(state.read_text())["epochs_done"] >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before its first checkpoint"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = json.loads(state.read_text())["epochs_done"]
+    assert done_before < 3 and not (run / "final.keras").exists()
+
+    result = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    history = json.loads(state.read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert (run / "face_expression.keras").exists()
