@@ -1,0 +1,62 @@
+"""The facial-expression classifier: an aligned face crop in, probabilities over the labels out.
+
+Everything model-specific (input size, colour, value range, label order) comes from the model
+card next to the ``.tflite``, so a user's own converted model drops in without code changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from affectlite.labels import EMOTIONS, reorder_probabilities
+from affectlite.models.card import ModelCard, card_path_for
+from affectlite.runtime import adapters
+from affectlite.runtime.edgetpu import EdgeTpuMode, place_model
+from affectlite.runtime.interpreter import make_interpreter
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "face_expression_int8.tflite"
+
+
+class ExpressionClassifier:
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1,
+                 edgetpu: EdgeTpuMode = "off", edgetpu_device: str | None = None):
+        model_path = Path(model_path) if model_path else BUNDLED_MODEL
+        card_file = card_path_for(model_path)
+        if not card_file.exists():
+            raise ValueError(f"{model_path}: no model card {card_file.name} beside it; convert the model with "
+                             "affectlite-convert, which writes one")
+        self.card = ModelCard.load(card_file)
+        if len(self.card.input.shape) != 4 or self.card.input.color not in ("grayscale", "rgb"):
+            raise ValueError(f"{card_file}: not an image model (input {self.card.input.shape}, {self.card.input.color})")
+        self.placement = place_model(model_path, edgetpu, edgetpu_device)
+        self._interpreter = make_interpreter(self.placement.model, num_threads, self.placement.delegates)
+        details = adapters.input_details(self._interpreter)
+        if [int(d) for d in details["shape"]] != self.card.input.shape:
+            raise ValueError(f"{model_path}: the model's input {list(details['shape'])} does not match its card "
+                             f"{self.card.input.shape}; the card belongs to another model")
+        _, self.height, self.width, self.channels = self.card.input.shape
+        low, high = self.card.input.value_range
+        self._scale, self._offset = (high - low) / 255.0, low
+        self._input = details
+        self._reorder = list(self.card.labels) != list(EMOTIONS)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def classify(self, crop: np.ndarray) -> np.ndarray:
+        """Probabilities in :data:`EMOTIONS` order for a (H, W, C) uint8 crop of the card's size."""
+        values = crop.reshape(1, self.height, self.width, self.channels).astype(np.float32) * self._scale + self._offset
+        probs = adapters.run(self._interpreter, values)[0]
+        return reorder_probabilities(probs, self.card.labels) if self._reorder else probs
+
+    def close(self) -> None:
+        self._interpreter = None
+
+    def __enter__(self) -> "ExpressionClassifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,160 @@
+"""``affectlite``: analyse photos and videos, and report what this device has.
+
+Each input file is processed on its own: a file that fails gets one line on stderr and the
+others still run; the exit status is 1 when any file failed, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from affectlite.sources.images import IMAGE_SUFFIXES, MediaError
+
+PROG = "affectlite"
+SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "1001_DFA_HAP_XX.flv"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    analyze = sub.add_parser("analyze", help="faces and expressions in photos and videos")
+    analyze.add_argument("inputs", nargs="*", type=Path,
+                         help="images and videos (default: the bundled CREMA-D sample clip)")
+    analyze.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    analyze.add_argument("--output", "-o", type=Path, help="write results here instead of stdout")
+    analyze.add_argument("--annotate", type=Path,
+                         help="write annotated copies: a file for one input, a folder for several")
+    sampling = analyze.add_mutually_exclusive_group()
+    sampling.add_argument("--every", type=int, default=1, help="analyse every N-th video frame")
+    sampling.add_argument("--fps", type=float, help="analyse about F video frames per second")
+    analyze.add_argument("--model", type=Path, help="expression model .tflite (default: the bundled int8 model)")
+    analyze.add_argument("--detector", choices=["short", "full"], default="short",
+                         help="BlazeFace range: short (within ~2 m) or full (up to ~5 m)")
+    analyze.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
+    analyze.add_argument("--threads", type=int, default=1)
+    analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off")
+    analyze.add_argument("--edgetpu-device", help="usb, usb:N, pci, pci:N")
+    analyze.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bar for videos (default: when stderr is a terminal)")
+
+    sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
+    return parser
+
+
+def _annotation_target(base: Path | None, source: Path, several: bool) -> Path | None:
+    if base is None:
+        return None
+    if several or base.is_dir():
+        base.mkdir(parents=True, exist_ok=True)
+        suffix = source.suffix if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
+        return base / f"{source.stem}_annotated{suffix}"
+    return base
+
+
+def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None) -> int:
+    """Analyse one file; returns the number of face records written."""
+    from affectlite.annotate import VideoWriter, draw, save_image
+
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        from affectlite.sources.images import read_image
+
+        rgb = read_image(path)
+        faces = recognizer.analyze_image(rgb)
+        writer.write(str(path), 0, None, faces)
+        if annotate_to:
+            save_image(draw(rgb, faces), annotate_to)
+        return len(faces)
+
+    from affectlite.sources.video_file import video_info
+
+    info = video_info(path)
+    total = info["frames"]
+    if total and args.fps and info["fps"]:
+        total = int(total * min(1.0, args.fps / info["fps"]))
+    elif total:
+        total = -(-total // args.every)
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    video_out = None
+    count = 0
+    try:
+        from tqdm import tqdm
+
+        results = recognizer.analyze_video(path, every=args.every, fps=args.fps, keep_frames=annotate_to is not None)
+        for result in tqdm(results, total=total, disable=not show, unit="frame", desc=path.name, leave=False):
+            writer.write(str(path), result.index, result.timestamp, result.faces)
+            count += len(result.faces)
+            if annotate_to:
+                if video_out is None:
+                    rate = (args.fps or (info["fps"] or 25) / args.every)
+                    video_out = VideoWriter(annotate_to, rate, result.rgb.shape[1], result.rgb.shape[0])
+                video_out.write(draw(result.rgb, result.faces))
+    except BaseException:
+        if video_out is not None:
+            video_out.discard()
+        raise
+    if video_out is not None:
+        video_out.close()
+    return count
+
+
+def _analyze(args) -> int:
+    from affectlite.output import ResultWriter
+    from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
+
+    inputs = args.inputs or [SAMPLE_CLIP]
+    if args.every < 1:
+        raise ValueError(f"--every must be >= 1, got {args.every}")
+    if args.fps is not None and args.fps <= 0:
+        raise ValueError(f"--fps must be > 0, got {args.fps}")
+    options = RecognizerOptions(expression_model=args.model, detector=args.detector, min_face_score=args.min_score,
+                                num_threads=args.threads, edgetpu=args.edgetpu, edgetpu_device=args.edgetpu_device)
+    failed = 0
+    stream = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        with EmotionRecognizer(options) as recognizer:
+            writer = ResultWriter(stream, args.format)
+            for path in inputs:
+                try:
+                    _analyze_file(recognizer, path, writer, args, _annotation_target(args.annotate, path, len(inputs) > 1))
+                except MediaError as exc:
+                    failed += 1
+                    print(f"{PROG}: error: {exc}", file=sys.stderr)
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+    if failed:
+        print(f"{PROG}: {failed} of {len(inputs)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _doctor(args) -> int:
+    from affectlite.doctor import report
+
+    print(report())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"analyze": _analyze, "doctor": _doctor}[args.command](args)
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"{PROG}: failed: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away (e.g. `affectlite analyze | head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

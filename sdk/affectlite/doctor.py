@@ -1,0 +1,98 @@
+"""``affectlite doctor``: what this device offers the runtime, in one readable report.
+
+Each probe reports what it found and, when something is missing, what to install; none raises.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import hashlib
+import platform
+from pathlib import Path
+
+from affectlite.models.card import ModelCard
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+def interpreter_line() -> str:
+    from affectlite.runtime.interpreter import interpreter_backend
+
+    try:
+        name, version = interpreter_backend()
+        return f"{name} {version}"
+    except RuntimeError as exc:
+        return f"MISSING - {exc}"
+
+
+def edgetpu_line() -> str:
+    from affectlite.runtime.edgetpu import load_edgetpu_delegate, library_name
+
+    try:
+        name = library_name()
+        ctypes.CDLL(name)
+    except OSError as exc:
+        return f"runtime library not found ({exc}); install libedgetpu1-std for a Coral"
+    try:
+        load_edgetpu_delegate()
+        return f"{name} loaded, an Edge TPU answered"
+    except (OSError, ValueError) as exc:
+        return f"{name} present, but {exc}"
+
+
+def cameras() -> list[str]:
+    found = []
+    for device in sorted(glob.glob("/dev/video*")):
+        name_file = Path("/sys/class/video4linux") / Path(device).name / "name"
+        name = name_file.read_text().strip() if name_file.exists() else "?"
+        found.append(f"{device} ({name})")
+    try:
+        import picamera2  # noqa: F401  (Raspberry Pi camera stack)
+
+        found.append("picamera2 installed")
+    except ImportError:
+        pass
+    return found
+
+
+def microphones() -> list[str]:
+    try:
+        import pyaudio
+    except ImportError:
+        cards = Path("/proc/asound/cards")
+        listing = [line.strip() for line in cards.read_text().splitlines() if line.strip()] if cards.exists() else []
+        return [f"ALSA: {line}" for line in listing] + ["pyaudio not installed: microphone capture needs it"]
+    audio = pyaudio.PyAudio()
+    try:
+        return [f"{info['index']}: {info['name']} ({int(info['maxInputChannels'])} ch)"
+                for info in (audio.get_device_info_by_index(i) for i in range(audio.get_device_count()))
+                if info.get("maxInputChannels", 0) > 0]
+    finally:
+        audio.terminate()
+
+
+def bundled_models() -> list[str]:
+    lines = []
+    for model in sorted(MODELS_DIR.glob("*.tflite")):
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()
+        card_file = model.with_suffix(".json")
+        if card_file.exists():
+            expected = ModelCard.load(card_file).sha256
+            status = "ok" if expected == digest else f"CHECKSUM MISMATCH (card says {expected[:12]}...)"
+        else:
+            status = "no card"
+        lines.append(f"{model.name} {model.stat().st_size // 1024} KiB sha256 {digest[:16]}... {status}")
+    return lines
+
+
+def report() -> str:
+    sections = [
+        ("system", [f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"]),
+        ("interpreter", [interpreter_line()]),
+        ("Edge TPU", [edgetpu_line()]),
+        ("cameras", cameras() or ["none found (/dev/video* empty, no picamera2)"]),
+        ("microphones", microphones() or ["none found"]),
+        ("bundled models", bundled_models() or ["none"]),
+    ]
+    return "\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in lines) for title, lines in sections)

@@ -1,0 +1,55 @@
+"""Writing analysis results as JSON Lines or CSV, one record per face per frame.
+
+JSON Lines record (schema version 1, also in ``docs/analyze-output.schema.json``)::
+
+    {"schema": 1, "file": "clip.mp4", "frame": 12, "timestamp": 0.4, "face": 0, "track_id": 1,
+     "box": [x0, y0, x1, y1], "score": 0.94, "emotion": "happy", "valence": "positive",
+     "probabilities": {"angry": 0.01, ...}}
+
+``frame`` is 0 and ``timestamp`` null for still images; ``track_id`` is null for images. The CSV
+has the same fields, with the box split into x0..y1 and one ``p_<emotion>`` column per label.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import IO
+
+from affectlite.labels import EMOTIONS
+from affectlite.recognizer import FaceEmotion
+
+SCHEMA_VERSION = 1
+CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1", "y1", "score",
+              "emotion", "valence"] + [f"p_{name}" for name in EMOTIONS]
+
+
+class ResultWriter:
+    def __init__(self, stream: IO[str], fmt: str = "jsonl"):
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
+        self.stream, self.fmt = stream, fmt
+        self._csv = csv.DictWriter(stream, CSV_FIELDS) if fmt == "csv" else None
+        if self._csv:
+            self._csv.writeheader()
+
+    def write(self, file: str, frame: int, timestamp: float | None, faces: list[FaceEmotion]) -> None:
+        for number, face in enumerate(faces):
+            data = face.as_dict()
+            if self._csv:
+                row = {"file": file, "frame": frame, "timestamp": _round(timestamp), "face": number,
+                       "track_id": face.track_id, "score": data["score"], "emotion": face.emotion,
+                       "valence": face.valence}
+                row |= dict(zip(("x0", "y0", "x1", "y1"), data["box"]))
+                row |= {f"p_{k}": v for k, v in data["probabilities"].items()}
+                self._csv.writerow(row)
+            else:
+                record = {"schema": SCHEMA_VERSION, "file": file, "frame": frame, "timestamp": _round(timestamp),
+                          "face": number, "track_id": face.track_id, "box": data["box"], "score": data["score"],
+                          "emotion": face.emotion, "valence": face.valence, "probabilities": data["probabilities"]}
+                self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,134 @@
+"""Faces and their expressions in images and videos: the runtime's main entry point.
+
+    from affectlite import EmotionRecognizer, RecognizerOptions
+
+    with EmotionRecognizer(RecognizerOptions(detector="short")) as recognizer:
+        for face in recognizer.analyze_image(rgb):
+            print(face.emotion, face.valence, face.box)
+        for frame in recognizer.analyze_video("clip.mp4", fps=5):
+            for face in frame.faces:
+                print(frame.timestamp, face.track_id, face.emotion)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+
+from affectlite.classifiers.expression import ExpressionClassifier
+from affectlite.faces.align import AlignOptions, aligned_crop
+from affectlite.faces.blazeface import BlazeFaceDetector
+from affectlite.labels import EMOTIONS, VALENCE, Valence
+from affectlite.runtime.edgetpu import MODES, EdgeTpuMode
+from affectlite.sources.video_file import read_video
+from affectlite.tracker import IouTracker
+
+
+@dataclass
+class RecognizerOptions:
+    """Everything that configures an :class:`EmotionRecognizer`; checked when it is built."""
+
+    #: The expression model (a ``.tflite`` with its card); None for the bundled int8 model.
+    expression_model: str | Path | None = None
+    #: BlazeFace variant: "short" for faces within ~2 m (webcams, kiosks), "full" up to ~5 m.
+    detector: Literal["short", "full"] = "short"
+    min_face_score: float = 0.5
+    #: Faces smaller than this (pixels, box side) are skipped: too few pixels to read an expression.
+    min_face_size: int = 24
+    max_faces: int = 10
+    num_threads: int = 1
+    edgetpu: EdgeTpuMode = "off"
+    edgetpu_device: str | None = None
+    align: AlignOptions = field(default_factory=AlignOptions)
+
+    def validate(self) -> None:
+        if self.detector not in ("short", "full"):
+            raise ValueError(f"detector must be 'short' or 'full', got {self.detector!r}")
+        if not 0 < self.min_face_score < 1:
+            raise ValueError(f"min_face_score must be in (0, 1), got {self.min_face_score}")
+        if self.max_faces < 1 or self.min_face_size < 1 or self.num_threads < 1:
+            raise ValueError("max_faces, min_face_size and num_threads must be >= 1")
+        if self.edgetpu not in MODES:
+            raise ValueError(f"edgetpu must be one of {MODES}, got {self.edgetpu!r}")
+
+
+@dataclass(frozen=True)
+class FaceEmotion:
+    """One face: where it is, how sure the detector is, and what it expresses."""
+
+    box: tuple[float, float, float, float]        # x0, y0, x1, y1 in pixels
+    score: float                                  # detection confidence
+    probabilities: dict[str, float]               # over EMOTIONS, summing to ~1
+    emotion: str                                  # the most probable label
+    valence: Valence
+    track_id: int | None = None                   # videos only: the same face keeps its id
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["box"] = [round(v, 1) for v in self.box]
+        data["score"] = round(self.score, 4)
+        data["probabilities"] = {k: round(v, 4) for k, v in self.probabilities.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    timestamp: float
+    faces: list[FaceEmotion]
+    rgb: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept only when asked for
+
+
+class EmotionRecognizer:
+    """Detector + aligner + expression classifier. Close it (or use ``with``) to free the models."""
+
+    def __init__(self, options: RecognizerOptions | None = None):
+        self.options = options or RecognizerOptions()
+        self.options.validate()
+        self.classifier = ExpressionClassifier(self.options.expression_model, self.options.num_threads,
+                                               self.options.edgetpu, self.options.edgetpu_device)
+        self.detector = BlazeFaceDetector(self.options.detector, self.options.min_face_score,
+                                          num_threads=self.options.num_threads)
+
+    @classmethod
+    def create_from_options(cls, options: RecognizerOptions) -> "EmotionRecognizer":
+        return cls(options)
+
+    def analyze_image(self, rgb: np.ndarray, tracker: IouTracker | None = None) -> list[FaceEmotion]:
+        """Every face in an RGB uint8 image, largest first; an image without faces gives []."""
+        faces = [f for f in self.detector.detect(rgb) if min(f.width, f.height) >= self.options.min_face_size]
+        faces = sorted(faces, key=lambda f: f.width * f.height, reverse=True)[: self.options.max_faces]
+        track_ids = tracker.update([f.box for f in faces]) if tracker is not None else [None] * len(faces)
+        height, width = self.classifier.input_size
+        results = []
+        for face, track_id in zip(faces, track_ids):
+            crop = aligned_crop(rgb, face, height, self.classifier.channels, self.options.align)
+            probs = self.classifier.classify(crop)
+            emotion = EMOTIONS[int(np.argmax(probs))]
+            results.append(FaceEmotion(
+                box=face.box, score=face.score,
+                probabilities={name: float(p) for name, p in zip(EMOTIONS, probs)},
+                emotion=emotion, valence=VALENCE[emotion], track_id=track_id,
+            ))
+        return results
+
+    def analyze_video(self, path: str | Path, every: int = 1, fps: float | None = None,
+                      keep_frames: bool = False) -> Iterator[FrameResult]:
+        """Results frame by frame, with track ids that follow each face across frames."""
+        tracker = IouTracker()
+        for frame in read_video(path, every=every, fps=fps):
+            faces = self.analyze_image(frame.rgb, tracker)
+            yield FrameResult(frame.index, frame.timestamp, faces, frame.rgb if keep_frames else None)
+
+    def close(self) -> None:
+        self.classifier.close()
+        self.detector.close()
+
+    def __enter__(self) -> "EmotionRecognizer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
