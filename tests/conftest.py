@@ -56,3 +56,31 @@ def tiny_keras_model(tmp_path_factory, small_faces) -> Path:
     path = tmp_path_factory.mktemp("keras") / "tiny.keras"
     model.save(path)
     return path
+
+
+CLIPS = SHARED / "data" / "av" / "crema-d-sample" / "VideoFlash"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def read_frames(path, every: int = 1) -> list:
+    from affectlite.sources.video_file import read_video
+
+    return [frame.rgb for frame in read_video(path, every=every)]
+
+
+@pytest.fixture(scope="session")
+def sad_clip() -> Path:
+    return FIXTURES / "1001_DFA_SAD_XX.flv"
+
+
+@pytest.fixture(scope="session")
+def happy_clip() -> Path:
+    from affectlite.cli import SAMPLE_CLIP
+
+    return SAMPLE_CLIP
+
+
+@pytest.fixture(scope="session")
+def frame(happy_clip):
+    """A 480x360 RGB frame of actor 1001; his face spans about x 160-270, y 95-205."""
+    return read_frames(happy_clip)[30]

@@ -1,6 +1,6 @@
 """Writing analysis results as JSON Lines or CSV, one record per face per frame.
 
-JSON Lines record (schema version 1, also in ``docs/analyze-output.schema.json``)::
+JSON Lines record (schema version 1, described by ``affectlite/schemas/analyze-record.v1.json``)::
 
     {"schema": 1, "file": "clip.mp4", "frame": 12, "timestamp": 0.4, "face": 0, "track_id": 1,
      "box": [x0, y0, x1, y1], "score": 0.94, "emotion": "happy", "valence": "positive",

@@ -68,3 +68,5 @@ def read_video(path: str | Path, every: int = 1, fps: float | None = None) -> It
                 yield Frame(index, timestamp, frame.to_ndarray(format="rgb24"))
         except av.FFmpegError as exc:
             raise MediaError(f"{path}: decoding stopped at frame {index + 1}: {exc}") from exc
+        if index < 0:
+            raise MediaError(f"{path}: the video stream has no frames")

@@ -1,0 +1,139 @@
+"""`affectlite analyze` and `affectlite doctor`: outputs, schema, and bad input file by file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from PIL import Image
+
+from affectlite.cli import main
+
+SCHEMA = json.loads((Path(__import__("affectlite").__file__).parent / "schemas" / "analyze-record.v1.json").read_text())
+
+
+def records(text: str) -> list[dict]:
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    for row in rows:
+        jsonschema.validate(row, SCHEMA)
+    return rows
+
+
+@pytest.fixture
+def photo(tmp_path, frame) -> Path:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(frame).save(path, quality=92)
+    return path
+
+
+def test_default_input_is_the_bundled_clip(capsys):
+    assert main(["analyze", "--every", "10"]) == 0
+    rows = records(capsys.readouterr().out)
+    assert len(rows) == 6 and all(r["file"].endswith("1001_DFA_HAP_XX.flv") for r in rows)
+    assert {r["track_id"] for r in rows} == {1}
+    assert [r["frame"] for r in rows] == [0, 10, 20, 30, 40, 50]
+
+
+def test_photo_and_video_with_annotations(tmp_path, photo, sad_clip, capsys):
+    out = tmp_path / "annotated"
+    assert main(["analyze", str(photo), str(sad_clip), "--fps", "5", "--annotate", str(out)]) == 0
+    rows = records(capsys.readouterr().out)
+    assert rows[0]["file"] == str(photo) and rows[0]["timestamp"] is None and rows[0]["track_id"] is None
+    assert all(r["track_id"] == 1 for r in rows[1:])
+    assert Image.open(out / "photo_annotated.jpg").size == (480, 360)
+    import av
+
+    with av.open(str(out / "1001_DFA_SAD_XX_annotated.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == len(rows) - 1
+
+
+def test_csv_output_to_a_file(tmp_path, photo):
+    target = tmp_path / "faces.csv"
+    assert main(["analyze", str(photo), "--format", "csv", "--output", str(target)]) == 0
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert len(rows) == 1
+    assert abs(sum(float(rows[0][f"p_{e}"]) for e in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")) - 1) < 0.02
+
+
+def test_image_modes_and_sizes(tmp_path, frame, capsys):
+    """Grayscale, CMYK, 16-bit and 4000x3000 images all analyse; one face each."""
+    gray16 = (np.asarray(Image.fromarray(frame).convert("L"), np.uint16) * 257)
+    paths = {
+        "gray.png": Image.fromarray(frame).convert("L"),
+        "cmyk.jpg": Image.fromarray(frame).convert("CMYK"),
+        "deep.png": Image.fromarray(gray16),
+        "large.jpg": Image.fromarray(frame).resize((4000, 3000), Image.BILINEAR),
+    }
+    for name, image in paths.items():
+        image.save(tmp_path / name)
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    assert main(["analyze", *(str(tmp_path / n) for n in paths)]) == 0
+    rows = records(capsys.readouterr().out)
+    assert sorted(Path(r["file"]).name for r in rows) == sorted(paths)
+    large = next(r for r in rows if r["file"].endswith("large.jpg"))
+    assert large["box"][2] - large["box"][0] > 700           # found at full resolution
+
+
+def test_bad_files_are_reported_and_the_rest_processed(tmp_path, photo, capsys):
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(photo.read_bytes()[:2000])
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (320, 240), (30, 30, 30)).save(blank)
+
+    code = main(["analyze", str(truncated), str(text), str(empty), str(tmp_path / "missing.png"), str(photo), str(blank)])
+    captured = capsys.readouterr()
+    assert code == 1
+    rows = records(captured.out)
+    assert [Path(r["file"]).name for r in rows] == ["photo.jpg"]    # the blank image is no error, just no face
+    errors = captured.err.splitlines()
+    assert any("truncated.jpg: not a readable image" in e for e in errors)
+    assert any("notes.mp4: not a readable video" in e for e in errors)
+    assert any("empty.mp4: not a readable video" in e for e in errors)
+    assert any("missing.png: no such file" in e for e in errors)
+    assert errors[-1] == "affectlite: 4 of 6 file(s) failed"
+
+
+def test_video_without_frames(tmp_path, capsys):
+    import av
+
+    path = tmp_path / "no_frames.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()                      # a header, then nothing
+    assert main(["analyze", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no_frames.mkv: not a readable video" in captured.err
+
+
+def test_usage_errors(capsys):
+    assert main(["analyze", "--every", "0"]) == 2
+    assert "--every must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["analyze", "--every", "2", "--fps", "3"])
+    assert exit_info.value.code == 2
+
+
+def test_mismatched_model_file(tmp_path, capsys):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"garbage" * 100)
+    (tmp_path / "model.json").write_text("{}")
+    assert main(["analyze", "--model", str(bad)]) == 2
+    assert "model.json: model card is missing or has unknown fields" in capsys.readouterr().err
+
+
+def test_doctor(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "ai-edge-litert" in out
+    assert "Edge TPU:" in out and "libedgetpu" in out
+    assert "face_detection_short_range.tflite" in out and "ok" in out

@@ -1,0 +1,105 @@
+"""Face detection and alignment on real CREMA-D frames and composites made from them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from affectlite.faces.align import AlignOptions, aligned_crop, crop_geometry
+from affectlite.faces.blazeface import BlazeFaceDetector, ssd_anchors
+
+
+def centre(face):
+    return ((face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2)
+
+
+def test_anchor_layouts_match_the_models():
+    assert len(ssd_anchors(128, (8, 16, 16, 16), 2)) == 896
+    assert len(ssd_anchors(192, (4,), 1)) == 2304
+
+
+@pytest.mark.parametrize("range_", ["short", "full"])
+def test_the_face_is_found_where_it_is(frame, range_):
+    with BlazeFaceDetector(range_) as detector:
+        faces = detector.detect(frame)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.score > 0.8
+    x, y = centre(face)
+    assert 195 < x < 235 and 130 < y < 170
+    assert 90 < face.width < 140
+    right_eye, left_eye, nose = face.keypoints[:3]
+    assert right_eye[0] < nose[0] < left_eye[0]          # the subject's right eye is on the image's left
+    assert right_eye[1] < nose[1] and left_eye[1] < nose[1]
+
+
+def test_no_face_gives_an_empty_list(frame):
+    green = np.ascontiguousarray(frame[:80, :150])        # green screen only
+    with BlazeFaceDetector() as detector:
+        assert detector.detect(green) == []
+        assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+
+
+def test_several_faces_in_a_composed_frame(frame):
+    """Three copies of a real head on one wide frame: a room scene, for the full-range model."""
+    face = frame[60:240, 130:300]                           # the head and some background
+    canvas = np.full((480, 900, 3), 90, np.uint8)
+    positions = [(20, 40), (280, 300), (260, 650)]
+    for y, x in positions:
+        canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
+    with BlazeFaceDetector("full") as detector:
+        faces = detector.detect(canvas)
+    assert len(faces) == 3
+    found = sorted(centre(f)[0] for f in faces)
+    expected = sorted(x + 85 for _, x in positions)
+    assert np.allclose(found, expected, atol=25)
+
+    two = np.full((360, 480, 3), 90, np.uint8)              # and two close faces for the short-range model
+    two[90:270, 0:170], two[90:270, 300:470] = face, face
+    with BlazeFaceDetector("short") as detector:
+        assert len(detector.detect(two)) == 2
+
+
+def test_rotated_face_is_found_and_aligned_upright(frame):
+    angle = 25
+    rotated = np.asarray(Image.fromarray(frame).rotate(angle, resample=Image.BILINEAR, center=(215, 150)))
+    with BlazeFaceDetector() as detector:
+        upright = detector.detect(frame)[0]
+        tilted = detector.detect(rotated)
+    assert len(tilted) == 1
+    _, _, measured = crop_geometry(tilted[0], AlignOptions())
+    # PIL rotates counter-clockwise; in image coordinates the eye line then slopes by -25 degrees.
+    assert np.degrees(measured) == pytest.approx(-angle, abs=6)
+    a = aligned_crop(frame, upright, 48).astype(float).ravel()
+    b = aligned_crop(rotated, tilted[0], 48).astype(float).ravel()
+    unaligned = aligned_crop(rotated, tilted[0], 48, options=AlignOptions(rotate=False)).astype(float).ravel()
+    aligned_similarity, unaligned_similarity = np.corrcoef(a, b)[0, 1], np.corrcoef(a, unaligned)[0, 1]
+    assert aligned_similarity > 0.7
+    assert aligned_similarity > unaligned_similarity + 0.1
+
+
+def test_face_at_the_border(frame):
+    cut = np.ascontiguousarray(frame[:, 185:])              # a quarter of the face is outside the frame
+    with BlazeFaceDetector() as detector:
+        faces = detector.detect(cut)
+    assert len(faces) == 1
+    crop = aligned_crop(cut, faces[0], 48)
+    assert crop.shape == (48, 48, 1) and crop.dtype == np.uint8
+
+
+def test_crop_formats(frame):
+    with BlazeFaceDetector() as detector:
+        face = detector.detect(frame)[0]
+    assert aligned_crop(frame, face, 48, channels=1).shape == (48, 48, 1)
+    assert aligned_crop(frame, face, 64, channels=3).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        aligned_crop(frame, face, 48, channels=2)
+
+
+def test_detector_rejects_bad_frames_and_options(frame):
+    with pytest.raises(ValueError, match="detector range"):
+        BlazeFaceDetector("medium")
+    with BlazeFaceDetector() as detector:
+        with pytest.raises(ValueError, match="RGB uint8 frame"):
+            detector.detect(frame.astype(np.float32))
