@@ -84,3 +84,12 @@ def happy_clip() -> Path:
 def frame(happy_clip):
     """A 480x360 RGB frame of actor 1001; his face spans about x 160-270, y 95-205."""
     return read_frames(happy_clip)[30]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    from broker import Broker
+
+    instance = Broker(tmp_path).start()
+    yield instance
+    instance.stop()

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar for videos (default: when stderr is a terminal)")
 
+    run = sub.add_parser("run", help="the live service: camera to emotion states, events and MQTT")
+    run.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults, sample clip)")
+    run.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
     sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
     return parser
 
@@ -132,6 +138,26 @@ def _analyze(args) -> int:
     return 1 if failed else 0
 
 
+def _run(args) -> int:
+    import logging
+    import signal
+
+    from affectlite import config as configuration
+    from affectlite.service import Service
+
+    config = configuration.load(args.config)
+    if args.print_config:
+        print(configuration.to_toml(config), end="")
+        return 0
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = Service(config)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: service.stop())
+    counters = service.run(args.duration)
+    logging.getLogger(PROG).info("stopped: %d frames analysed, %d events", counters.analysed, counters.events)
+    return 0
+
+
 def _doctor(args) -> int:
     from affectlite.doctor import report
 
@@ -142,7 +168,7 @@ def _doctor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"analyze": _analyze, "doctor": _doctor}[args.command](args)
+        return {"analyze": _analyze, "run": _run, "doctor": _doctor}[args.command](args)
     except ValueError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

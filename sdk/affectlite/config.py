@@ -1,0 +1,226 @@
+"""The live service's configuration: one TOML file, validated here and nowhere else.
+
+Every key is declared once below with its type, default, allowed values and a description;
+unknown keys are errors (a typo must not silently fall back to a default). String values may
+use ``${VAR}`` or ``${VAR:-default}`` to take secrets from the environment. Errors name the key,
+the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    type: type | tuple[type, ...]
+    default: Any
+    help: str
+    choices: tuple | None = None
+    check: Callable[[Any], bool] | None = None
+    allowed: str = ""               # words for the check, shown in errors
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _non_negative(v) -> bool:
+    return v >= 0
+
+
+def _unit(v) -> bool:
+    return 0 <= v <= 1
+
+
+def _port(v) -> bool:
+    return 1 <= v <= 65535
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "source": {
+        "kind": Key(str, "file", "where frames come from", choices=("file", "webcam", "picamera")),
+        "path": Key(str, "", "video file or stream URL for kind = file (empty: the bundled sample clip)"),
+        "realtime": Key(bool, True, "replay a file at its own frame rate, as a camera would deliver it"),
+        "loop": Key(bool, True, "start a file again when it ends"),
+        "device": Key(str, "/dev/video0", "V4L2 device for kind = webcam"),
+        "width": Key(int, 640, "capture width (webcam, picamera)", check=_positive, allowed="> 0"),
+        "height": Key(int, 480, "capture height (webcam, picamera)", check=_positive, allowed="> 0"),
+        "fps": Key((int, float), 30, "capture frame rate (webcam, picamera)", check=_positive, allowed="> 0"),
+    },
+    "recognizer": {
+        "model": Key(str, "", "expression model .tflite (empty: the bundled int8 model)"),
+        "detector": Key(str, "short", "BlazeFace range", choices=("short", "full")),
+        "min_face_score": Key(float, 0.5, "face detection threshold", check=lambda v: 0 < v < 1, allowed="0 < x < 1"),
+        "min_face_size": Key(int, 24, "smallest face side in pixels", check=_positive, allowed="> 0"),
+        "max_faces": Key(int, 10, "most faces analysed per frame", check=_positive, allowed="> 0"),
+        "threads": Key(int, 1, "interpreter threads", check=_positive, allowed="> 0"),
+        "edgetpu": Key(str, "off", "use a Coral Edge TPU", choices=("off", "auto", "required")),
+        "edgetpu_device": Key(str, "", "usb, usb:N, pci, pci:N (empty: the first found)"),
+        "max_fps": Key((int, float), 15, "most frames analysed per second; newer frames replace older ones",
+                       check=_positive, allowed="> 0"),
+    },
+    "states": {
+        "smoothing": Key(float, 0.3, "weight of a new frame in the exponential average of probabilities",
+                         check=lambda v: 0 < v <= 1, allowed="0 < x <= 1"),
+        "window_s": Key((int, float), 2.0, "seconds of history averaged as an event's evidence", check=_positive, allowed="> 0"),
+        "min_confidence": Key(float, 0.4, "below this smoothed probability a person is 'uncertain'", check=_unit, allowed="0..1"),
+        "hysteresis": Key(float, 0.1, "a new state must lead the current one by this much", check=_unit, allowed="0..1"),
+        "min_duration_s": Key((int, float), 1.0, "a new state must lead this long before it is taken", check=_non_negative, allowed=">= 0"),
+        "face_timeout_s": Key((int, float), 1.5, "a face unseen this long has left", check=_positive, allowed="> 0"),
+    },
+    "alerts": {
+        "negative_valence_s": Key((int, float), 5.0, "alert when anyone's valence stays negative this long (0: off)",
+                                  check=_non_negative, allowed=">= 0"),
+        "negative_share": Key(float, 0.0, "alert when this share of the people in view is negative (0: off)",
+                              check=_unit, allowed="0..1"),
+        "min_people": Key(int, 2, "people in view needed for the share alert", check=_positive, allowed="> 0"),
+        "cooldown_s": Key((int, float), 30.0, "quiet time after an alert before the same alert again",
+                          check=_non_negative, allowed=">= 0"),
+    },
+    "mqtt": {
+        "enabled": Key(bool, True, "publish to an MQTT broker"),
+        "host": Key(str, "localhost", "broker host name or address"),
+        "port": Key(int, 1883, "broker port", check=_port, allowed="1..65535"),
+        "prefix": Key(str, "affectlite", "first topic level"),
+        "device_id": Key(str, "", "second topic level (empty: this machine's host name)"),
+        "client_id": Key(str, "", "MQTT client id (empty: affectlite-<device_id>)"),
+        "username": Key(str, "", "user name (empty: anonymous)"),
+        "password": Key(str, "", "password; use ${VAR} to read it from the environment"),
+        "keepalive_s": Key(int, 30, "MQTT keep-alive", check=_positive, allowed="> 0"),
+        "tls": Key(bool, False, "connect with TLS"),
+        "ca_file": Key(str, "", "CA certificate (PEM) that signed the broker's certificate"),
+        "cert_file": Key(str, "", "client certificate (PEM) for mutual TLS"),
+        "key_file": Key(str, "", "client key (PEM) for mutual TLS"),
+        "queue_path": Key(str, "~/.local/state/affectlite/outbox.sqlite3",
+                          "on-disk queue for QoS 1 messages while the broker is away"),
+        "queue_max_messages": Key(int, 10000, "queue bound; the oldest messages go first when it is full",
+                                  check=_positive, allowed="> 0"),
+        "faces": Key(bool, False, "publish per-frame face detail on .../faces"),
+        "faces_max_hz": Key((int, float), 2.0, "most .../faces messages per second", check=_positive, allowed="> 0"),
+        "stats_interval_s": Key((int, float), 30.0, "seconds between .../stats messages", check=_positive, allowed="> 0"),
+        "homeassistant": Key(bool, True, "publish Home Assistant MQTT discovery"),
+        "discovery_prefix": Key(str, "homeassistant", "Home Assistant's discovery prefix"),
+    },
+}
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: str, key: str, environ: dict[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{key}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)")
+
+    return _ENV.sub(replace, value)
+
+
+def _type_name(t) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def _check(key: str, spec: Key, value: Any) -> Any:
+    expected = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    if float in expected and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value) if expected == (float,) else value
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
+    if not ok:
+        raise ConfigError(f"{key}: {value!r} is not {_type_name(spec.type)}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, spec.choices))}")
+    if spec.check is not None and not spec.check(value):
+        raise ConfigError(f"{key}: {value!r} is out of range (allowed: {spec.allowed})")
+    return value
+
+
+def validate(raw: dict[str, Any], environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Defaults filled in, environment substituted, every value checked; returns a new dict."""
+    environ = dict(os.environ if environ is None else environ)
+    unknown = set(raw) - set(SCHEMA)
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; allowed: {sorted(SCHEMA)}")
+    config: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = raw.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{section}: must be a table ([{section}])")
+        unknown = set(given) - set(keys)
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ConfigError(f"{section}.{name}: unknown key; allowed in [{section}]: {', '.join(keys)}")
+        config[section] = {}
+        for name, spec in keys.items():
+            value = given.get(name, spec.default)
+            if isinstance(value, str):
+                value = _substitute(value, f"{section}.{name}", environ)
+            config[section][name] = _check(f"{section}.{name}", spec, value)
+
+    mqtt = config["mqtt"]
+    if mqtt["password"] and not mqtt["username"]:
+        raise ConfigError("mqtt.password: a password needs mqtt.username")
+    if bool(mqtt["cert_file"]) != bool(mqtt["key_file"]):
+        raise ConfigError("mqtt.cert_file / mqtt.key_file: give both for a client certificate, or neither")
+    if (mqtt["ca_file"] or mqtt["cert_file"]) and not mqtt["tls"]:
+        raise ConfigError("mqtt.ca_file: certificates are given but mqtt.tls is false")
+    for name in ("ca_file", "cert_file", "key_file"):
+        if mqtt[name] and not Path(mqtt[name]).expanduser().is_file():
+            raise ConfigError(f"mqtt.{name}: {mqtt[name]!r} is not a file")
+    if not mqtt["device_id"]:
+        mqtt["device_id"] = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "affectlite"
+    if any(c in mqtt["device_id"] + mqtt["prefix"] for c in "+#/") or not mqtt["prefix"]:
+        raise ConfigError("mqtt.prefix / mqtt.device_id: must be non-empty and free of '+', '#' and '/'")
+    if not mqtt["client_id"]:
+        mqtt["client_id"] = f"affectlite-{mqtt['device_id']}"
+    if config["source"]["kind"] == "file" and config["source"]["path"]:
+        path = config["source"]["path"]
+        if "://" not in path and not Path(path).expanduser().exists():
+            raise ConfigError(f"source.path: {path!r} does not exist")
+    return config
+
+
+def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Read and validate a TOML file; no file gives the defaults (the bundled sample clip)."""
+    if path is None:
+        return validate({}, environ)
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    return validate(raw, environ)
+
+
+def to_toml(config: dict[str, dict[str, Any]], hide_secrets: bool = True) -> str:
+    """The effective configuration as TOML, secrets masked (``affectlite run --print-config``)."""
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        for name, value in values.items():
+            if hide_secrets and name == "password" and value:
+                value = "********"
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, str):
+                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            else:
+                text = repr(value)
+            lines.append(f"{name} = {text}  # {SCHEMA[section][name].help}")
+        lines.append("")
+    return "\n".join(lines)

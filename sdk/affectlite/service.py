@@ -1,0 +1,264 @@
+"""The live service: camera -> faces -> per-person states -> events -> MQTT.
+
+``affectlite run`` builds one :class:`Service` from the validated configuration. Capture runs on
+its own thread (old frames are dropped, never queued); this loop analyses the newest frame at
+most ``recognizer.max_fps`` times a second, updates the states and publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectlite.capture import LatestFrame
+from affectlite.labels import EMOTIONS
+from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
+from affectlite.sources.base import FrameSource
+from affectlite.states import AlertOptions, StateOptions, StateTracker
+from affectlite.tracker import IouTracker
+
+log = logging.getLogger(__name__)
+
+
+def make_source(config: dict[str, Any]) -> FrameSource:
+    kind = config["kind"]
+    if kind == "file":
+        from affectlite.cli import SAMPLE_CLIP
+        from affectlite.sources.replay import VideoReplaySource
+
+        return VideoReplaySource(config["path"] or SAMPLE_CLIP, realtime=config["realtime"], loop=config["loop"])
+    if kind == "webcam":
+        from affectlite.sources.webcam import WebcamSource
+
+        return WebcamSource(config["device"], config["width"], config["height"], config["fps"])
+    from affectlite.sources.picamera import PiCameraSource
+
+    return PiCameraSource(config["width"], config["height"], config["fps"])
+
+
+def cpu_temperature() -> float | None:
+    """°C from the first thermal zone (a Raspberry Pi's SoC), None where unreadable."""
+    try:
+        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Counters:
+    analysed: int = 0
+    skipped: int = 0               # taken from capture but not analysed (rate cap, pause, privacy)
+    events: int = 0
+    latencies_ms: list[float] = field(default_factory=list)   # capture -> results, last stats window
+
+
+class StdoutSink:
+    """Where results go with MQTT disabled: events and state changes as JSON lines."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.connected = True
+        self._state = None
+
+    def start(self) -> None:
+        pass
+
+    def publish_event(self, payload):
+        self.stream.write(json.dumps({"topic": "events", **payload}) + "\n")
+        self.stream.flush()
+
+    def publish_state(self, payload):
+        if payload.get("persons") != (self._state or {}).get("persons"):
+            self._state = payload
+
+    def publish_faces(self, payload, now=None):
+        return False
+
+    def publish_stats(self, payload):
+        self.stream.write(json.dumps({"topic": "stats", **payload}) + "\n")
+        self.stream.flush()
+
+    def pump(self):
+        pass
+
+    @property
+    def pending(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+class Service:
+    def __init__(self, config: dict[str, dict[str, Any]], source: FrameSource | None = None, sink=None):
+        self.config = config
+        r = config["recognizer"]
+        self.recognizer = EmotionRecognizer(RecognizerOptions(
+            expression_model=r["model"] or None, detector=r["detector"], min_face_score=r["min_face_score"],
+            min_face_size=r["min_face_size"], max_faces=r["max_faces"], num_threads=r["threads"],
+            edgetpu=r["edgetpu"], edgetpu_device=r["edgetpu_device"] or None,
+        ))
+        self.states = StateTracker(StateOptions(**config["states"]), AlertOptions(**config["alerts"]))
+        self.tracker = IouTracker()
+        self.source = source or make_source(config["source"])
+        if sink is None:
+            if config["mqtt"]["enabled"]:
+                from affectlite.sinks.mqtt import MqttSink
+
+                sink = MqttSink(config["mqtt"], self.commands())
+            else:
+                sink = StdoutSink()
+        self.sink = sink
+        self.paused = False
+        self.privacy = False
+        self.counters = Counters()
+        self._stop = threading.Event()
+        self._capture: LatestFrame | None = None
+        self._alert_until = 0.0
+
+    # -- commands (called from the MQTT thread) --------------------------------------------------
+    def commands(self) -> dict[str, Any]:
+        def on_off(text: str) -> bool:
+            value = text.strip().lower()
+            if value in ("on", "true", "1", "yes"):
+                return True
+            if value in ("off", "false", "0", "no"):
+                return False
+            raise ValueError(f"expected ON or OFF, got {text.strip()[:40]!r}")
+
+        def number(text: str, low: float, high: float, name: str) -> float:
+            try:
+                value = float(json.loads(text)) if text.strip() else None
+            except (json.JSONDecodeError, TypeError, ValueError):
+                value = None
+            if value is None or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low} to {high}, got {text.strip()[:40]!r}")
+            return value
+
+        def set_paused(text):
+            self.paused = on_off(text)
+            return "ON" if self.paused else "OFF"
+
+        def set_privacy(text):
+            self.privacy = on_off(text)
+            if self.privacy:
+                self.states.clear()
+            return "ON" if self.privacy else "OFF"
+
+        def pause(text):
+            self.paused = True
+            return "ON"
+
+        def resume(text):
+            self.paused = False
+            return "OFF"
+
+        def negative_valence_s(text):
+            self.states.alerts.negative_valence_s = number(text, 0, 86400, "negative_valence_s")
+            return self.states.alerts.negative_valence_s
+
+        def negative_share(text):
+            self.states.alerts.negative_share = number(text, 0, 1, "negative_share")
+            return self.states.alerts.negative_share
+
+        return {"pause": pause, "resume": resume, "paused": set_paused, "privacy": set_privacy,
+                "negative_valence_s": negative_valence_s, "negative_share": negative_share}
+
+    # -- payloads ----------------------------------------------------------------------------------
+    def _wall(self, monotonic: float) -> float:
+        return time.time() - (time.monotonic() - monotonic)
+
+    def state_payload(self, now: float) -> dict[str, Any]:
+        persons = [] if self.privacy else self.states.snapshot(now)
+        probs = np.mean([[p["probabilities"][e] for e in EMOTIONS] for p in persons], axis=0) if persons else None
+        dominant = EMOTIONS[int(np.argmax(probs))] if probs is not None else None
+        valences = [p["valence"] for p in persons]
+        valence = max(set(valences), key=valences.count) if valences else None
+        return {"v": 1, "people": len(persons), "paused": self.paused, "privacy": self.privacy,
+                "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
+                "persons": persons}
+
+    def stats_payload(self, window_s: float) -> dict[str, Any]:
+        lat = np.array(self.counters.latencies_ms) if self.counters.latencies_ms else None
+        capture = self._capture
+        return {
+            "v": 1, "time": round(time.time(), 3),
+            "capture_fps": round(capture.capture_fps, 2) if capture else 0.0,
+            "inference_fps": round(len(self.counters.latencies_ms) / window_s, 2) if window_s > 0 else 0.0,
+            "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2), "p95": round(float(np.percentile(lat, 95)), 2)}
+            if lat is not None else None,
+            "captured_frames": capture.captured if capture else 0,
+            "dropped_frames": (capture.dropped if capture else 0) + self.counters.skipped,
+            "analysed_frames": self.counters.analysed,
+            "events": self.counters.events,
+            "queued_messages": self.sink.pending,
+            "cpu_temp_c": cpu_temperature(),
+            "connected": bool(self.sink.connected),
+        }
+
+    # -- the loop ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, duration: float | None = None) -> Counters:
+        self.sink.start()
+        self._capture = LatestFrame(self.source).start()
+        max_fps = self.config["recognizer"]["max_fps"]
+        stats_every = self.config["mqtt"]["stats_interval_s"]
+        started = last_stats = time.monotonic()
+        last_analysis = -1.0
+        try:
+            while not self._stop.is_set():
+                if duration is not None and time.monotonic() - started >= duration:
+                    break
+                frame = self._capture.get(timeout=0.25)
+                now = time.monotonic()
+                self.sink.pump()
+                if frame is None:
+                    if self._capture.ended:
+                        break
+                    self._publish(self.states.update(now, []), now)
+                elif self.paused or self.privacy or now - last_analysis < 1.0 / max_fps:
+                    self.counters.skipped += 1
+                    if self.privacy:
+                        self.states.clear()
+                    self._publish(self.states.update(now, []) if not self.privacy else [], now)
+                else:
+                    last_analysis = now
+                    faces = self.recognizer.analyze_image(frame.rgb, self.tracker)
+                    done = time.monotonic()
+                    self.counters.analysed += 1
+                    self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
+                    events = self.states.update(done, [(f.track_id, [f.probabilities[e] for e in EMOTIONS]) for f in faces])
+                    self._publish(events, done)
+                    self.sink.publish_faces({
+                        "v": 1, "time": round(time.time(), 3), "captured_at": round(self._wall(frame.captured_at), 3),
+                        "frame": frame.number, "faces": [f.as_dict() for f in faces],
+                    })
+                if now - last_stats >= stats_every:
+                    self.sink.publish_stats(self.stats_payload(now - last_stats))
+                    self.counters.latencies_ms.clear()
+                    last_stats = now
+            if self._capture.error is not None:
+                raise RuntimeError(f"capture failed: {self._capture.error}")
+        finally:
+            self._capture.stop()
+            self.sink.close()
+            self.recognizer.close()
+        return self.counters
+
+    def _publish(self, events, now: float) -> None:
+        for event in events:
+            if event.type == "alert":
+                self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
+            self.sink.publish_event(event.payload())
+            self.counters.events += 1
+        self.sink.publish_state(self.state_payload(now))

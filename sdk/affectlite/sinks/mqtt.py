@@ -1,0 +1,254 @@
+"""MQTT publishing in the manner of Frigate; the only module that imports paho-mqtt.
+
+Topics (``P`` = ``<prefix>/<device_id>``, built in :meth:`MqttSink.topic` and nowhere else):
+
+- ``P/availability``  ``online`` (retained) on every connect, ``offline`` as the retained last will
+- ``P/state``         retained JSON summary of who is in view and their states
+- ``P/events``        QoS 1 events, through the on-disk outbox: nothing is lost while the broker is away
+- ``P/faces``         optional per-frame detail, rate-limited, QoS 0
+- ``P/stats``         periodic figures, QoS 0
+- ``P/set/<name>``    commands in; each answered on ``P/<name>/state``
+
+Home Assistant discovery goes to ``<discovery_prefix>/device/<device_id>/config`` (one retained
+device message with all its components) and is sent again whenever Home Assistant announces
+itself with ``<discovery_prefix>/status = online``. No image or crop is ever published.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from typing import Any, Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from affectlite import __version__
+from affectlite.sinks.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raises ValueError when bad)
+
+
+class MqttSink:
+    """Publishes the service's output; call :meth:`pump` often (it sends queued events)."""
+
+    def __init__(self, config: dict[str, Any], commands: dict[str, CommandHandler] | None = None,
+                 outbox: Outbox | None = None):
+        self.config = config
+        self.commands = dict(commands or {})
+        self.outbox = outbox or Outbox(config["queue_path"], config["queue_max_messages"])
+        self.connected = False
+        self.last_error: str | None = None
+        self.connects = 0
+        self.refusals = 0
+        self._connected_at = 0.0
+        # Only the thread that calls pump() touches these; paho's network thread just appends the
+        # acknowledged message ids to _acks (deque appends are atomic), so no lock is ever held while
+        # calling into paho, which holds its own lock while it runs our callbacks.
+        self._inflight: dict[int, int] = {}      # paho mid -> outbox row id
+        self._handed: set[int] = set()           # outbox rows given to paho and not yet acknowledged
+        self._acks: collections.deque[int] = collections.deque()
+        self._state: bytes | None = None
+        self._last_faces = 0.0
+
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=config["client_id"],
+                             protocol=paho.MQTTv311, clean_session=True)
+        client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
+        if config["username"]:
+            client.username_pw_set(config["username"], config["password"] or None)
+        if config["tls"]:
+            client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
+                           keyfile=config["key_file"] or None)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(20)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        self.client = client
+
+    # -- topics --------------------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        return f"{self.config['prefix']}/{self.config['device_id']}/{name}"
+
+    @property
+    def discovery_topic(self) -> str:
+        return f"{self.config['discovery_prefix']}/device/{self.config['device_id']}/config"
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker is retried with backoff, never fatal."""
+        self.client.connect_async(self.config["host"], self.config["port"], self.config["keepalive_s"])
+        self.client.loop_start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.connected:
+            self.pump()
+            info = self.client.publish(self.topic("availability"), "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+            deadline = time.monotonic() + timeout
+            while self._inflight and self.connected and time.monotonic() < deadline:
+                time.sleep(0.02)
+                self.pump()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.outbox.close()
+
+    # -- publishing ----------------------------------------------------------------------------
+    def publish_event(self, payload: dict[str, Any]) -> None:
+        """QoS 1, stored on disk first; delivered in order once the broker acknowledges it."""
+        self.outbox.put(self.topic("events"), _encode(payload), qos=1)
+        self.pump()
+
+    def publish_state(self, payload: dict[str, Any]) -> None:
+        data = _encode(payload)
+        if data == self._state:
+            return
+        self._state = data
+        if self.connected:
+            self.client.publish(self.topic("state"), data, qos=1, retain=True)
+
+    def publish_faces(self, payload: dict[str, Any], now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if not self.config["faces"] or not self.connected or now - self._last_faces < 1.0 / self.config["faces_max_hz"]:
+            return False
+        self._last_faces = now
+        self.client.publish(self.topic("faces"), _encode(payload), qos=0)
+        return True
+
+    def publish_stats(self, payload: dict[str, Any]) -> None:
+        if self.connected:
+            self.client.publish(self.topic("stats"), _encode(payload), qos=0)
+
+    def pump(self, window: int = 100) -> None:
+        """Retire acknowledged events and hand queued ones to the client, oldest first, keeping at
+        most ``window`` in flight. Call it from one thread (the service loop).
+
+        Waits a moment after a (re)connect so that messages paho still held from before the
+        outage go out first and the order is kept.
+        """
+        while self._acks:
+            row = self._inflight.pop(self._acks.popleft(), None)
+            if row is not None:                  # acks of state, replies etc. are not in the outbox
+                self._handed.discard(row)
+                self.outbox.remove(row)
+        if not self.connected or time.monotonic() - self._connected_at < 0.2:
+            return
+        room = window - len(self._handed)
+        if room <= 0:
+            return
+        for message in self.outbox.pending(room, exclude=self._handed):
+            info = self.client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                break
+            self._inflight[info.mid] = message.id
+            self._handed.add(message.id)
+
+    @property
+    def pending(self) -> int:
+        return len(self.outbox)
+
+    # -- paho callbacks (network thread) -------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.refusals += 1
+            self.last_error = f"broker refused the connection: {reason_code}"
+            hint = " (check mqtt.username / mqtt.password)" if "authori" in str(reason_code).lower() else ""
+            log.error("MQTT %s:%s %s%s; retrying", self.config["host"], self.config["port"], self.last_error, hint)
+            return
+        self.connects += 1
+        self.last_error = None
+        client.publish(self.topic("availability"), "online", qos=1, retain=True)
+        client.subscribe([(self.topic("set/+"), 1), (f"{self.config['discovery_prefix']}/status", 1)])
+        if self.config["homeassistant"]:
+            self._publish_discovery()
+        if self._state is not None:
+            client.publish(self.topic("state"), self._state, qos=1, retain=True)
+        self._connected_at = time.monotonic()
+        self.connected = True
+        log.info("MQTT connected to %s:%s", self.config["host"], self.config["port"])
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was_connected, self.connected = self.connected, False
+        if was_connected and reason_code != 0:       # after a refusal, keep the refusal's reason
+            self.last_error = f"disconnected: {reason_code}"
+            log.warning("MQTT %s; reconnecting", self.last_error)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._acks.append(mid)
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.topic == f"{self.config['discovery_prefix']}/status":
+            if message.payload.decode(errors="replace").strip().lower() == "online" and self.config["homeassistant"]:
+                self._publish_discovery()
+            return
+        name = message.topic.rsplit("/", 1)[-1]
+        reply = self.topic(f"{name}/state")
+        handler = self.commands.get(name)
+        if handler is None:
+            self._reply(reply, {"v": 1, "ok": False, "command": name,
+                                "error": f"unknown command; known: {', '.join(sorted(self.commands))}"})
+            return
+        try:
+            text = message.payload.decode("utf-8")
+            value = handler(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._reply(reply, {"v": 1, "ok": False, "command": name, "error": str(exc)})
+            return
+        except Exception as exc:  # a handler bug must not stop the network thread
+            log.exception("command %s failed", name)
+            self._reply(reply, {"v": 1, "ok": False, "command": name, "error": f"internal error: {exc}"})
+            return
+        self._reply(reply, {"v": 1, "ok": True, "command": name, "value": value}, retain=True)
+
+    def _reply(self, topic: str, payload: dict, retain: bool = False) -> None:
+        self.client.publish(topic, _encode(payload), qos=1, retain=retain)
+
+    def _publish_discovery(self) -> None:
+        self.client.publish(self.discovery_topic, _encode(discovery_payload(self)), qos=1, retain=True)
+
+
+def discovery_payload(sink: MqttSink) -> dict[str, Any]:
+    """Home Assistant device-based discovery: one device, its sensors, switches and binary sensor."""
+    device = sink.config["device_id"]
+    uid = f"affectlite_{device}"
+    state, stats = sink.topic("state"), sink.topic("stats")
+
+    def sensor(name, template, topic=state, **extra):
+        return {"p": "sensor", "name": name, "stat_t": topic, "val_tpl": template, **extra}
+
+    components = {
+        "people": sensor("People in view", "{{ value_json.people }}", stat_cla="measurement"),
+        "emotion": sensor("Dominant emotion", "{{ value_json.dominant_emotion }}", ic="mdi:emoticon-outline"),
+        "valence": sensor("Valence", "{{ value_json.valence }}", ic="mdi:emoticon-neutral-outline"),
+        "alert": {"p": "binary_sensor", "name": "Alert", "stat_t": state,
+                  "val_tpl": "{{ 'ON' if value_json.alert_active else 'OFF' }}", "dev_cla": "problem"},
+        "fps": sensor("Analysed frames per second", "{{ value_json.inference_fps }}", topic=stats,
+                      unit_of_meas="fps", stat_cla="measurement", ent_cat="diagnostic"),
+        "privacy": {"p": "switch", "name": "Privacy mode", "cmd_t": sink.topic("set/privacy"),
+                    "stat_t": sink.topic("privacy/state"), "val_tpl": "{{ value_json.value }}",
+                    "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF", "ic": "mdi:eye-off"},
+        "paused": {"p": "switch", "name": "Paused", "cmd_t": sink.topic("set/paused"),
+                   "stat_t": sink.topic("paused/state"), "val_tpl": "{{ value_json.value }}",
+                   "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF", "ic": "mdi:pause"},
+    }
+    for key, component in components.items():
+        component["uniq_id"] = f"{uid}_{key}"
+    return {
+        "dev": {"ids": [uid], "name": f"affectlite {device}", "mf": "affectlite", "mdl": "affectlite", "sw": __version__},
+        "o": {"name": "affectlite", "sw": __version__},
+        "avty_t": sink.topic("availability"),
+        "qos": 1,
+        "cmps": components,
+    }
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()

@@ -1,0 +1,289 @@
+"""MQTT against a real Mosquitto: availability, retained state, QoS 1 events through outages and
+restarts, TLS, credentials, commands and Home Assistant discovery. Payloads are validated
+against the JSON Schemas shipped in affectlite/schemas."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import jsonschema
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from affectlite import config as configuration
+from affectlite.sinks.mqtt import MqttSink
+from broker import Broker, wait_for
+
+SCHEMAS = Path(configuration.__file__).parent / "schemas"
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.v1.json").read_text())
+
+
+def mqtt_config(broker: Broker, tmp_path: Path, **overrides) -> dict:
+    values = {"port": broker.port, "device_id": "kiosk1", "queue_path": str(tmp_path / "outbox.sqlite3"),
+              "stats_interval_s": 1.0} | overrides
+    return configuration.validate({"mqtt": values}, environ={})["mqtt"]
+
+
+class Subscriber:
+    """A plain paho client that records what arrives (topic, payload text, retain flag)."""
+
+    def __init__(self, port: int, topics=("#",), client_id: str | None = None, clean: bool = True, tls_ca=None):
+        self.messages: list[tuple[str, str, bool]] = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id or "", clean_session=clean)
+        if tls_ca:
+            self.client.tls_set(ca_certs=str(tls_ca))
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message):
+        with self.lock:
+            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
+
+    def on(self, topic: str) -> list[str]:
+        with self.lock:
+            return [payload for t, payload, _ in self.messages if t == topic]
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def sink(broker, tmp_path):
+    instance = MqttSink(mqtt_config(broker, tmp_path), commands={"echo": lambda text: text})
+    instance.start()
+    assert wait_for(lambda: instance.connected)
+    yield instance
+    instance.close()
+
+
+def test_availability_with_last_will(broker, sink):
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/availability"])
+    assert wait_for(lambda: watcher.on("affectlite/kiosk1/availability") == ["online"])
+    sink.client.socket().shutdown(socket.SHUT_RDWR)          # the connection dies without a DISCONNECT
+    assert wait_for(lambda: watcher.on("affectlite/kiosk1/availability")[:2] == ["online", "offline"])
+    assert wait_for(lambda: watcher.on("affectlite/kiosk1/availability") == ["online", "offline", "online"])
+    assert sink.connects == 2
+    watcher.close()
+
+
+def test_retained_state_reaches_late_subscribers(broker, sink):
+    state = {"v": 1, "people": 0, "paused": False, "privacy": False, "dominant_emotion": None, "valence": None,
+             "alert_active": False, "persons": []}
+    jsonschema.validate(state, schema("mqtt-state"))
+    sink.publish_state(state)
+    late = Subscriber(broker.port, ["affectlite/kiosk1/state"])
+    assert wait_for(lambda: late.on("affectlite/kiosk1/state"))
+    topic, payload, retained = late.messages[0]
+    assert retained and json.loads(payload) == state
+    late.close()
+
+
+def event(n: int) -> dict:
+    return {"v": 1, "id": f"{n:032x}", "type": "face_appeared", "time": 1.0 + n, "track_id": n}
+
+
+def test_events_are_delivered_in_order_with_qos1(broker, sink):
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/events"])
+    wait_for(lambda: False, timeout=0.2)
+    for n in range(1, 51):
+        sink.publish_event(event(n))
+    assert wait_for(lambda: len(watcher.on("affectlite/kiosk1/events")) == 50 and (sink.pump(), sink.pending)[1] == 0)
+    received = [json.loads(p) for p in watcher.on("affectlite/kiosk1/events")]
+    assert [e["track_id"] for e in received] == list(range(1, 51))
+    for e in received:
+        jsonschema.validate(e, schema("mqtt-event"))
+    watcher.close()
+
+
+def test_broker_outage_loses_nothing(tmp_path, broker, sink):
+    # a persistent subscriber session, so the broker keeps its subscription across its restart
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/events"], client_id="watcher", clean=False)
+    sink.publish_event(event(1))
+    assert wait_for(lambda: (sink.pump(), len(watcher.on("affectlite/kiosk1/events")))[1] == 1)
+    broker.stop()
+    assert wait_for(lambda: not sink.connected)
+    for n in range(2, 31):
+        sink.publish_event(event(n))                          # queued on disk while the broker is down
+    assert sink.pending == 29
+    wait_for(lambda: False, timeout=1.5)
+    broker.start()
+    assert wait_for(lambda: sink.connected, timeout=40)
+    assert wait_for(lambda: (sink.pump(), sink.pending)[1] == 0, timeout=20)
+    assert wait_for(lambda: (sink.pump(), len(set(watcher.on("affectlite/kiosk1/events"))))[1] == 30, timeout=20)
+    ids = [json.loads(p)["track_id"] for p in watcher.on("affectlite/kiosk1/events")]
+    assert sorted(set(ids)) == list(range(1, 31))             # nothing lost
+    assert ids == sorted(ids)                                  # in order
+    assert len(ids) - len(set(ids)) <= 1                       # at most QoS 1's own redelivery
+    watcher.close()
+
+
+def test_queued_events_survive_a_service_restart(tmp_path):
+    from broker import free_port
+
+    port = free_port()                                         # nothing listens yet
+    queue = tmp_path / "outbox.sqlite3"
+    config = configuration.validate({"mqtt": {"port": port, "device_id": "kiosk1", "queue_path": str(queue)}}, {})["mqtt"]
+    first = MqttSink(config)
+    first.start()
+    for n in range(1, 6):
+        first.publish_event(event(n))
+    assert not first.connected and first.pending == 5
+    first.close()                                              # the service stops with the broker unreachable
+
+    broker = Broker(tmp_path / "b", port=port) if (tmp_path / "b").mkdir() is None else None
+    broker.start()
+    try:
+        watcher = Subscriber(port, ["affectlite/kiosk1/events"])
+        second = MqttSink(config)
+        second.start()
+        assert wait_for(lambda: (second.pump(), second.pending)[1] == 0, timeout=20)
+        assert wait_for(lambda: (second.pump(), len(watcher.on("affectlite/kiosk1/events")))[1] == 5)
+        assert [json.loads(p)["track_id"] for p in watcher.on("affectlite/kiosk1/events")] == [1, 2, 3, 4, 5]
+        second.close()
+        watcher.close()
+    finally:
+        broker.stop()
+
+
+def test_queue_bound_drops_the_oldest(tmp_path):
+    from affectlite.sinks.outbox import Outbox
+
+    box = Outbox(tmp_path / "q.sqlite3", max_messages=3)
+    for n in range(5):
+        box.put("t", str(n).encode())
+    assert [m.payload for m in box.pending()] == [b"2", b"3", b"4"] and box.dropped == 2
+    box.close()
+
+
+def _make_tls(tmp_path: Path) -> dict:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def write_key(key, path):
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "affectlite test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = {"ca": tmp_path / "ca.pem", "cert": tmp_path / "server.pem", "key": tmp_path / "server.key"}
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_key(key, files["key"])
+    return files
+
+
+def test_tls_listener_with_a_test_ca(tmp_path):
+    tls = _make_tls(tmp_path)
+    broker = Broker(tmp_path, tls=tls).start()
+    try:
+        watcher = Subscriber(broker.port, ["affectlite/kiosk1/availability"], tls_ca=tls["ca"])
+        config = mqtt_config(broker, tmp_path, host="127.0.0.1", tls=True, ca_file=str(tls["ca"]))
+        secure = MqttSink(config)
+        secure.start()
+        assert wait_for(lambda: secure.connected)
+        assert wait_for(lambda: watcher.on("affectlite/kiosk1/availability") == ["online"])
+        secure.close()
+        watcher.close()
+    finally:
+        broker.stop()
+
+
+def test_wrong_credentials_are_reported_and_retried(tmp_path):
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "kiosk", "right"], check=True)
+    broker = Broker(tmp_path, extra=f"allow_anonymous false\npassword_file {passwords}\n").start()
+    try:
+        given = {"port": broker.port, "device_id": "kiosk1", "queue_path": str(tmp_path / "q.sqlite3"),
+                 "username": "kiosk", "password": "${KIOSK_PASSWORD}"}     # the secret comes from the environment
+        wrong = MqttSink(configuration.validate({"mqtt": given}, environ={"KIOSK_PASSWORD": "wrong"})["mqtt"])
+        wrong.start()
+        assert wait_for(lambda: wrong.refusals >= 2, timeout=15)     # refused, and tried again
+        assert not wrong.connected and "not authorized" in wrong.last_error.lower()
+        wrong.close()
+        right = MqttSink(configuration.validate({"mqtt": given}, environ={"KIOSK_PASSWORD": "right"})["mqtt"])
+        right.start()
+        assert wait_for(lambda: right.connected)
+        right.close()
+    finally:
+        broker.stop()
+
+
+def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
+    watcher = Subscriber(broker.port, ["homeassistant/device/kiosk1/config"])
+    assert wait_for(lambda: len(watcher.on("homeassistant/device/kiosk1/config")) == 1)
+    discovery = json.loads(watcher.on("homeassistant/device/kiosk1/config")[0])
+    assert discovery["avty_t"] == "affectlite/kiosk1/availability"
+    assert discovery["dev"]["ids"] == ["affectlite_kiosk1"]
+    assert {c["p"] for c in discovery["cmps"].values()} == {"sensor", "binary_sensor", "switch"}
+    assert all(c["uniq_id"].startswith("affectlite_kiosk1_") for c in discovery["cmps"].values())
+    assert discovery["cmps"]["privacy"]["cmd_t"] == "affectlite/kiosk1/set/privacy"
+
+    home_assistant = paho.Client(CallbackAPIVersion.VERSION2)
+    home_assistant.connect("127.0.0.1", broker.port)
+    home_assistant.loop_start()
+    home_assistant.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+    assert wait_for(lambda: len(watcher.on("homeassistant/device/kiosk1/config")) == 2)
+    home_assistant.disconnect()
+    home_assistant.loop_stop()
+    watcher.close()
+
+
+def test_commands_known_unknown_and_failing(broker, tmp_path):
+    def threshold(text):
+        value = float(text)
+        if not 0 <= value <= 1:
+            raise ValueError("must be from 0 to 1")
+        return value
+
+    sink = MqttSink(mqtt_config(broker, tmp_path), commands={"share": threshold})
+    sink.start()
+    assert wait_for(lambda: sink.connected)
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/+/state"])
+    commander = paho.Client(CallbackAPIVersion.VERSION2)
+    commander.connect("127.0.0.1", broker.port)
+    commander.loop_start()
+    for topic, payload in [("set/share", "0.5"), ("set/share", "lots"), ("set/share", b"\xff\xfe"), ("set/bogus", "1")]:
+        commander.publish(f"affectlite/kiosk1/{topic}", payload, qos=1).wait_for_publish()
+    assert wait_for(lambda: len(watcher.messages) == 4)
+    replies = [json.loads(p) for _, p, _ in watcher.messages]
+    for reply in replies:
+        jsonschema.validate(reply, schema("mqtt-command-reply"))
+    assert replies[0] == {"v": 1, "ok": True, "command": "share", "value": 0.5}
+    assert replies[1]["ok"] is False and "could not convert" in replies[1]["error"]
+    assert replies[2]["ok"] is False
+    assert replies[3] == {"v": 1, "ok": False, "command": "bogus", "error": "unknown command; known: share"}
+    assert sink.connected                                    # still serving
+    commander.loop_stop()
+    commander.disconnect()
+    watcher.close()
+    sink.close()
