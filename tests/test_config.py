@@ -1,0 +1,63 @@
+"""Configuration: defaults, environment secrets, and errors that name the key, value and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectlite import config as configuration
+from affectlite.config import ConfigError, load, to_toml, validate
+
+
+def test_no_file_gives_working_defaults():
+    config = load(None, environ={})
+    assert config["source"]["kind"] == "file" and config["source"]["path"] == ""
+    assert config["mqtt"]["device_id"] and config["mqtt"]["client_id"] == f"affectlite-{config['mqtt']['device_id']}"
+    assert config["recognizer"]["edgetpu"] == "off"
+
+
+def test_a_file_with_secrets_from_the_environment(tmp_path):
+    path = tmp_path / "kiosk.toml"
+    path.write_text('[mqtt]\nhost = "broker.lan"\nusername = "kiosk"\npassword = "${MQTT_PASSWORD}"\n'
+                    'device_id = "${DEVICE:-lobby}"\n[alerts]\nnegative_valence_s = 8\n')
+    config = load(path, environ={"MQTT_PASSWORD": "s3cret"})
+    assert config["mqtt"]["password"] == "s3cret" and config["mqtt"]["device_id"] == "lobby"
+    assert config["alerts"]["negative_valence_s"] == 8
+    printed = to_toml(config)
+    assert "s3cret" not in printed and 'password = "********"' in printed
+    assert 'host = "broker.lan"' in printed
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"mqtt": {"prot": 1883}}, "mqtt.prot: unknown key; allowed in [mqtt]: enabled, host, port"),
+    ({"camera": {}}, "unknown section(s) ['camera']"),
+    ({"mqtt": {"port": "1883"}}, "mqtt.port: '1883' is not an integer"),
+    ({"mqtt": {"port": 70000}}, "mqtt.port: 70000 is out of range (allowed: 1..65535)"),
+    ({"source": {"kind": "usb"}}, "source.kind: 'usb' is not allowed; choose one of 'file', 'webcam', 'picamera'"),
+    ({"mqtt": {"tls": "yes"}}, "mqtt.tls: 'yes' is not true or false"),
+    ({"states": {"smoothing": 0}}, "states.smoothing: 0.0 is out of range (allowed: 0 < x <= 1)"),
+    ({"mqtt": {"password": "x"}}, "mqtt.password: a password needs mqtt.username"),
+    ({"mqtt": {"cert_file": "/etc/hostname"}}, "give both for a client certificate"),
+    ({"mqtt": {"prefix": "a/b"}}, "free of '+', '#' and '/'"),
+    ({"source": {"path": "/no/such/clip.mp4"}}, "source.path: '/no/such/clip.mp4' does not exist"),
+    ({"mqtt": {"password": "${NOPE}", "username": "u"}}, "mqtt.password: environment variable NOPE is not set"),
+    ({"mqtt": []}, "mqtt: must be a table"),
+])
+def test_errors_name_the_key_the_value_and_what_is_allowed(raw, message):
+    with pytest.raises(ConfigError) as error:
+        validate(raw, environ={})
+    assert message in str(error.value)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mqtt\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(bad)
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load(tmp_path / "none.toml")
+
+
+def test_every_key_is_documented():
+    for section, keys in configuration.SCHEMA.items():
+        for name, key in keys.items():
+            assert key.help, f"{section}.{name} has no description"

@@ -1,0 +1,105 @@
+"""The live service end to end: real CREMA-D frames in, a real Mosquitto out."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import jsonschema
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from affectlite import config as configuration
+from affectlite.service import Service, StdoutSink
+from affectlite.sources.memory import MemorySource
+from broker import wait_for
+from conftest import read_frames
+from test_mqtt import Subscriber, schema
+
+
+@pytest.fixture(scope="module")
+def happy_frames(happy_clip):
+    return read_frames(happy_clip)
+
+
+def service_config(broker, tmp_path, **mqtt):
+    return configuration.validate({
+        "mqtt": {"port": broker.port, "device_id": "lobby", "queue_path": str(tmp_path / "q.sqlite3"),
+                 "stats_interval_s": 0.5, "faces": True, "faces_max_hz": 5} | mqtt,
+        "states": {"min_duration_s": 0.3},
+        "recognizer": {"max_fps": 30},
+    }, environ={})
+
+
+def test_frames_to_events_state_stats_and_commands(broker, tmp_path, happy_frames):
+    watcher = Subscriber(broker.port, ["affectlite/lobby/#"])
+    frames = happy_frames * 4                                     # about 7.5 s at 30 fps
+    service = Service(service_config(broker, tmp_path), source=MemorySource(frames, fps=30))
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        assert wait_for(lambda: watcher.on("affectlite/lobby/state") and
+                        json.loads(watcher.on("affectlite/lobby/state")[-1])["people"] == 1, timeout=20)
+        events = lambda: [json.loads(p) for p in watcher.on("affectlite/lobby/events")]
+        assert wait_for(lambda: any(e["type"] == "state_changed" for e in events()), timeout=20)
+        assert events()[0]["type"] == "face_appeared" and events()[0]["track_id"] == 1
+        assert wait_for(lambda: len(watcher.on("affectlite/lobby/stats")) >= 1, timeout=10)
+
+        commander = paho.Client(CallbackAPIVersion.VERSION2)
+        commander.connect("127.0.0.1", broker.port)
+        commander.loop_start()
+        commander.publish("affectlite/lobby/set/negative_share", "lots", qos=1)
+        commander.publish("affectlite/lobby/set/selfdestruct", "now", qos=1)
+        commander.publish("affectlite/lobby/set/privacy", "ON", qos=1)
+        assert wait_for(lambda: watcher.on("affectlite/lobby/privacy/state"), timeout=10)
+        assert wait_for(lambda: json.loads(watcher.on("affectlite/lobby/state")[-1])["privacy"] is True, timeout=10)
+        privacy_state = json.loads(watcher.on("affectlite/lobby/state")[-1])
+        assert privacy_state["persons"] == [] and privacy_state["people"] == 0
+        share = json.loads(watcher.on("affectlite/lobby/negative_share/state")[0])
+        assert share["ok"] is False and "negative_share must be a number from 0 to 1" in share["error"]
+        unknown = json.loads(watcher.on("affectlite/lobby/selfdestruct/state")[0])
+        assert unknown["ok"] is False and "unknown command" in unknown["error"]
+        stats_before = len(watcher.on("affectlite/lobby/stats"))
+        assert wait_for(lambda: len(watcher.on("affectlite/lobby/stats")) > stats_before, timeout=10)  # still running
+        commander.loop_stop()
+        commander.disconnect()
+    finally:
+        service.stop()
+        runner.join(timeout=20)
+    assert not runner.is_alive()
+    assert wait_for(lambda: watcher.on("affectlite/lobby/availability")[-1:] == ["offline"])
+
+    for name, topic in [("mqtt-state", "state"), ("mqtt-event", "events"), ("mqtt-stats", "stats"),
+                        ("mqtt-faces", "faces"), ("mqtt-command-reply", "privacy/state")]:
+        payloads = watcher.on(f"affectlite/lobby/{topic}")
+        assert payloads, topic
+        for payload in payloads:
+            jsonschema.validate(json.loads(payload), schema(name))
+    faces = [json.loads(p) for p in watcher.on("affectlite/lobby/faces")]
+    assert all(len(f["faces"]) == 1 for f in faces)
+    changed = [e for e in (json.loads(p) for p in watcher.on("affectlite/lobby/events")) if e["type"] == "state_changed"]
+    assert changed[0]["state"] == "happy"
+    watcher.close()
+
+
+def test_unreachable_broker_does_not_stop_the_service(tmp_path, happy_frames):
+    from broker import free_port
+
+    config = configuration.validate({"mqtt": {"port": free_port(), "device_id": "lobby",
+                                              "queue_path": str(tmp_path / "q.sqlite3")},
+                                     "states": {"min_duration_s": 0.2}, "recognizer": {"max_fps": 30}}, environ={})
+    service = Service(config, source=MemorySource(happy_frames, fps=60))
+    counters = service.run()
+    assert counters.analysed > 10 and counters.events >= 2
+    assert service.sink.outbox.path.exists()
+
+
+def test_without_mqtt_events_go_to_stdout(tmp_path, happy_frames, capsys):
+    config = configuration.validate({"mqtt": {"enabled": False, "stats_interval_s": 0.2},
+                                     "states": {"min_duration_s": 0.2}, "recognizer": {"max_fps": 60}}, environ={})
+    service = Service(config, source=MemorySource(happy_frames, fps=60))
+    assert isinstance(service.sink, StdoutSink)
+    service.run()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(line["topic"] == "events" and line["type"] == "face_appeared" for line in lines)
