@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import hashlib
+import importlib.util
 import platform
 from pathlib import Path
 
@@ -47,12 +48,8 @@ def cameras() -> list[str]:
         name_file = Path("/sys/class/video4linux") / Path(device).name / "name"
         name = name_file.read_text().strip() if name_file.exists() else "?"
         found.append(f"{device} ({name})")
-    try:
-        import picamera2  # noqa: F401  (Raspberry Pi camera stack)
-
+    if importlib.util.find_spec("picamera2") is not None:   # the Raspberry Pi camera stack
         found.append("picamera2 installed")
-    except ImportError:
-        pass
     return found
 
 

@@ -1,15 +1,9 @@
-"""Training the facial-expression CNN with checkpoints every epoch and ``--resume``.
-
-A run directory holds everything a stopped run needs to go on: ``last.keras`` (weights and
-optimizer state, including the step counter that drives the learning-rate schedule),
-``state.json`` (epochs done, wall time so far, the recipe) and ``log.csv``. The final model is
-written to ``final.keras`` only when the last epoch is done.
-"""
+"""Training the facial-expression CNN on FER2013, in a :class:`TrainingRun` (checkpoints every
+epoch, ``--resume``)."""
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +13,7 @@ from affectlite.labels import EMOTIONS
 from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face_npz
 from affectlite_convert.training.augment import AugmentSpec, augment_batch
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
+from affectlite_convert.training.run import TrainingRun
 
 
 @dataclass(frozen=True)
@@ -101,14 +96,8 @@ def train_face(
 ) -> Path:
     """Train (or resume) a run; returns the path of ``final.keras``."""
     import keras
-    import tensorflow as tf
 
-    run_dir = Path(run_dir)
-    state_path, last_path = run_dir / "state.json", run_dir / "last.keras"
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-
+    run = TrainingRun(run_dir, asdict(recipe), resume)
     val = load_face_npz(val_path)
     train, cleaning = clean_training_set(load_face_npz(train_path), held_out=val)
     if len(train) < recipe.batch_size:
@@ -119,14 +108,7 @@ def train_face(
     train_ds, val_ds, weights = _datasets(train, val, recipe)
     steps_per_epoch = len(train) // recipe.batch_size
 
-    state = {"epochs_done": 0, "wall_seconds": 0.0}
-    if resume and state_path.exists():
-        state = json.loads(state_path.read_text())
-        saved = state.get("recipe")
-        if saved is not None and saved != json.loads(json.dumps(asdict(recipe))):
-            raise ValueError(f"{run_dir} was started with another recipe; resume it with the same options")
-        model = keras.models.load_model(last_path)
-    else:
+    def build():
         keras.utils.set_random_seed(recipe.seed)
         model = build_face_cnn(recipe.model)
         model.compile(
@@ -134,44 +116,12 @@ def train_face(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )
-    state.update(
-        recipe=asdict(recipe),
-        data={"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
-              "class_weights": dict(zip(EMOTIONS, map(float, weights)))},
-    )
-    if state["epochs_done"] >= recipe.epochs:
-        model.save(run_dir / "final.keras")
-        return run_dir / "final.keras"
+        return model
 
-    class Checkpoint(keras.callbacks.Callback):
-        """Saves model and state atomically after each epoch, so a kill loses at most one epoch."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.monotonic()
-
-        def on_epoch_end(self, epoch, logs=None):
-            tmp = run_dir / "last.tmp.keras"
-            self.model.save(tmp)
-            tmp.replace(last_path)
-            state["epochs_done"] = epoch + 1
-            state["wall_seconds"] += time.monotonic() - self.started
-            state.setdefault("history", []).append({k: float(v) for k, v in (logs or {}).items()} | {"epoch": epoch + 1})
-            tmp_state = state_path.with_suffix(".tmp")
-            tmp_state.write_text(json.dumps(state, indent=2))
-            tmp_state.replace(state_path)
-
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=recipe.epochs,
-        initial_epoch=state["epochs_done"],
-        callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True)],
-        verbose=verbose,
-    )
-    final = run_dir / "final.keras"
-    model.save(final)
-    tf.keras.backend.clear_session()
-    return final
+    model = run.model(build)
+    run.state["data"] = {"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
+                         "class_weights": dict(zip(EMOTIONS, map(float, weights)))}
+    return run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
 
 
 FER2013_INFO = {

@@ -1,0 +1,76 @@
+"""A training run folder that survives being stopped: checkpoints every epoch, ``--resume``.
+
+The folder holds ``last.keras`` (weights and optimizer state, including the step counter that
+drives the learning-rate schedule), ``state.json`` (epochs done, wall time, the recipe, history)
+and ``log.csv``; ``final.keras`` appears only when the last epoch is done. Every model trainer
+in the toolchain uses this one class, so all of them stop and resume the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+class TrainingRun:
+    def __init__(self, run_dir: str | Path, recipe: dict[str, Any], resume: bool = False):
+        self.dir = Path(run_dir)
+        self.state_path, self.last_path = self.dir / "state.json", self.dir / "last.keras"
+        if self.dir.exists() and any(self.dir.iterdir()) and not resume:
+            raise FileExistsError(f"{self.dir} already holds a run; pass --resume to continue it or choose another --out")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        recipe = json.loads(json.dumps(recipe))
+        self.state: dict[str, Any] = {"epochs_done": 0, "wall_seconds": 0.0}
+        if resume and self.state_path.exists():
+            self.state = json.loads(self.state_path.read_text())
+            if self.state.get("recipe") not in (None, recipe):
+                raise ValueError(f"{self.dir} was started with another recipe; resume it with the same options")
+        self.state["recipe"] = recipe
+
+    @property
+    def resuming(self) -> bool:
+        return self.state["epochs_done"] > 0 and self.last_path.exists()
+
+    def model(self, build: Callable[[], Any]):
+        """The checkpointed model when resuming, else a new one from ``build()`` (compiled)."""
+        import keras
+
+        return keras.models.load_model(self.last_path) if self.resuming else build()
+
+    def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1) -> Path:
+        import keras
+
+        final = self.dir / "final.keras"
+        if self.state["epochs_done"] >= epochs:
+            model.save(final)
+            return final
+        run = self
+
+        class Checkpoint(keras.callbacks.Callback):
+            """Saves model and state atomically after each epoch: a kill loses at most one epoch."""
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.monotonic()
+
+            def on_epoch_end(self, epoch, logs=None):
+                tmp = run.dir / "last.tmp.keras"
+                self.model.save(tmp)
+                tmp.replace(run.last_path)
+                run.state["epochs_done"] = epoch + 1
+                run.state["wall_seconds"] += time.monotonic() - self.started
+                entry = {k: float(v) for k, v in (logs or {}).items()} | {"epoch": epoch + 1}
+                run.state.setdefault("history", []).append(entry)
+                run.save_state()
+
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=self.state["epochs_done"],
+                  callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(self.dir / "log.csv"), append=True)],
+                  verbose=verbose)
+        model.save(final)
+        return final
+
+    def save_state(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        tmp.replace(self.state_path)
