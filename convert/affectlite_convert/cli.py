@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--learning-rate", type=float, default=2e-3)
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
+    speech = train_sub.add_parser("speech", help="the speech-emotion CNN on RAVDESS, split by actor")
+    speech.add_argument("--data", type=Path, default=Path("../shared/data/speech/ravdess"),
+                        help="RAVDESS folder with manifest.csv")
+    speech.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
+    speech.add_argument("--epochs", type=int, default=40)
+    speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+
     conv = sub.add_parser("convert", help="Keras/SavedModel -> TFLite with a model card")
     conv.add_argument("model", type=Path, help=".keras, .h5 or a SavedModel folder")
     conv.add_argument("--out", type=Path, required=True, help="output .tflite (the card goes beside it)")
@@ -74,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="float range the model expects for pixels 0..255 (default 0,1)")
     conv.add_argument("--labels", type=_labels, help="output labels in order (default: affectlite's seven)")
     conv.add_argument("--calibration-samples", type=int, default=500)
+    conv.add_argument("--input-kind", choices=["image", "features"], default="image",
+                      help="features: float tensors (e.g. log-mel windows) calibrated from an .npz 'x'")
     conv.add_argument("--name", help="model name for the card")
     conv.add_argument("--task", default="facial-expression")
     conv.add_argument("--training-info", type=Path,
@@ -81,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="accuracy, recall and confusion matrix on a labelled .npz")
     ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
-    ev.add_argument("--data", type=Path, required=True, help=".npz with x (uint8 images), y and classes")
+    ev.add_argument("--data", type=Path, required=True,
+                    help=".npz with x (uint8 images), y and classes; or a RAVDESS folder (speech models)")
+    ev.add_argument("--actors", default="17-20", help="RAVDESS actors to evaluate speech models on, e.g. 17-20")
     ev.add_argument("--plots", type=Path, default=Path("."), help="folder for the confusion-matrix PNGs")
     ev.add_argument("--labels", type=_labels, help="output labels of Keras models (TFLite: from the card)")
     ev.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
@@ -92,6 +103,27 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("model", type=Path)
     chk.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if installed")
     return parser
+
+
+def _train(args) -> int:
+    return _train_face(args) if args.model == "face" else _train_speech(args)
+
+
+def _train_speech(args) -> int:
+    import numpy as np
+
+    from affectlite_convert.data.speech import load_speech
+    from affectlite_convert.training.train_speech import SpeechRecipe, train_speech
+
+    recipe = SpeechRecipe(epochs=args.epochs)
+    final = train_speech(args.data, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
+    calibration = args.out / "calibration.npz"
+    train = load_speech(args.data, list(recipe.train_actors))
+    pick = np.random.default_rng(0).permutation(len(train.labels))[:500]
+    np.savez(calibration, x=train.windows[pick][..., None])
+    print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task speech-emotion "
+          f"--calibration {calibration} --training-info {args.out} --out speech_emotion_int8.tflite")
+    return 0
 
 
 def _train_face(args) -> int:
@@ -111,7 +143,7 @@ def _training_info(path: Path | None) -> dict:
     if path is None:
         return {}
     if path.is_dir():
-        from affectlite_convert.training.train_face import training_info
+        from affectlite_convert.training.run import training_info
 
         return training_info(path)
     try:
@@ -129,6 +161,7 @@ def _convert(args) -> int:
     options = ConvertOptions(
         quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
         labels=args.labels or list(EMOTIONS), calibration_samples=args.calibration_samples,
+        input_kind=args.input_kind,
         name=args.name, task=args.task, training_data=_training_info(args.training_info),
     )
     card = convert(args.model, args.out, options, args.calibration)
@@ -143,12 +176,25 @@ def _evaluate(args) -> int:
     from affectlite_convert.data.faces import load_face_npz
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
-    data = load_face_npz(args.data)
     if not args.plots.is_dir():
         raise ValueError(f"{args.plots}: plot folder does not exist")
+    if args.data.is_dir():
+        from affectlite_convert.data.speech import load_speech
+        from affectlite_convert.evaluate import evaluate_speech
+
+        first, _, last = args.actors.partition("-")
+        try:
+            actors = list(range(int(first), int(last or first) + 1))
+        except ValueError:
+            raise ValueError(f"--actors must be N or N-M, got {args.actors!r}") from None
+        speech = load_speech(args.data, actors)
+        run = lambda path: evaluate_speech(path, speech)  # noqa: E731
+    else:
+        data = load_face_npz(args.data)
+        run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731
     results = []
     for path in args.models:
-        result = evaluate(path, data, args.labels or EMOTIONS, args.input_range)
+        result = run(path)
         results.append(result)
         print(result.render())
         print(f"  plot: {plot_confusion(result, args.plots / (path.stem + '_confusion.png'))}\n")
@@ -169,7 +215,8 @@ def _evaluate(args) -> int:
                     "accuracy_points": round(100 * (result.accuracy - base.accuracy), 2),
                     "macro_recall_points": round(100 * (result.macro_recall - base.macro_recall), 2),
                 }
-            card.metrics[Path(args.data).stem] = entry
+            key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "")
+            card.metrics[key] = entry
             card.write(card_file)
             print(f"recorded in {card_file}")
     return 0
@@ -201,7 +248,7 @@ def _edgetpu_check(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"train": _train_face, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check}
+    handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check}
     try:
         return handlers[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:

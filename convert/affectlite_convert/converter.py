@@ -37,6 +37,9 @@ class ConvertOptions:
     value_range: tuple[float, float] = (0.0, 1.0)
     labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
     calibration_samples: int = 500
+    #: "image" (pixels prepared from uint8 images) or "features" (float tensors, e.g. log-mel
+    #: windows, calibrated from an .npz whose 'x' already has the model's input shape).
+    input_kind: Literal["image", "features"] = "image"
     name: str | None = None
     task: str = "facial-expression"
     training_data: dict[str, Any] = field(default_factory=dict)
@@ -60,19 +63,20 @@ def static_input_shape(model: LoadedModel, override: tuple[int, int, int] | None
     return (1, *declared[1:])
 
 
-def load_calibration(source: str | Path, shape: tuple[int, ...], value_range: tuple[float, float], limit: int) -> np.ndarray:
+def load_calibration(source: str | Path, shape: tuple[int, ...], value_range: tuple[float, float], limit: int,
+                     features: bool = False) -> np.ndarray:
     """Calibration inputs as float32 (N, *shape[1:]) from an ``.npz`` or a folder of images."""
     source = Path(source)
-    if len(shape) != 4:
+    if len(shape) != 4 or features:
         if source.suffix != ".npz":
             raise DataError(f"{source}: a model with input {shape} needs calibration tensors in an .npz ('x')")
         with np.load(source, allow_pickle=False) as archive:
             if "x" not in archive.files:
                 raise DataError(f"{source}: no array 'x' of calibration inputs")
             x = archive["x"][:limit].astype(np.float32)
-        if x.shape[1:] != tuple(shape[1:]):
+        if x.shape[1:] != tuple(shape[1:]) and x.shape[1:] + (1,) != tuple(shape[1:]):
             raise DataError(f"{source}: calibration inputs have shape {x.shape[1:]}, the model takes {tuple(shape[1:])}")
-        return x
+        return x.reshape((len(x),) + tuple(shape[1:]))
     _, height, width, channels = shape
     if source.is_dir():
         images = load_images_resized(source, (height, width), channels, limit)
@@ -134,11 +138,12 @@ def to_tflite(model: LoadedModel, shape: tuple[int, ...], options: ConvertOption
         raise RuntimeError(f"TFLite conversion failed: {str(exc).strip().splitlines()[-1]}") from exc
 
 
-def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions, calibration_source) -> ModelCard:
+def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions, calibration_source,
+          value_range: tuple[float, float] | None = None) -> ModelCard:
     interpreter = make_interpreter(content)
     inp = interpreter.get_input_details()[0]
     outp = interpreter.get_output_details()[0]
-    channels = int(inp["shape"][-1]) if len(inp["shape"]) == 4 else 0
+    channels = int(inp["shape"][-1]) if len(inp["shape"]) == 4 and options.input_kind == "image" else 0
     n_out = int(outp["shape"][-1])
     if len(options.labels) != n_out:
         raise ValueError(f"{len(options.labels)} labels given ({options.labels}) but the model has {n_out} outputs")
@@ -156,7 +161,8 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
         input=InputSpec(
             shape=[int(d) for d in inp["shape"]], dtype=np.dtype(inp["dtype"]).name,
             color={1: "grayscale", 3: "rgb"}.get(channels, "features"),
-            value_range=[float(v) for v in options.value_range], scale=in_scale, zero_point=in_zero,
+            value_range=[float(v) for v in (options.value_range if value_range is None else value_range)],
+            scale=in_scale, zero_point=in_zero,
         ),
         output=OutputSpec(
             shape=[int(d) for d in outp["shape"]], dtype=np.dtype(outp["dtype"]).name,
@@ -190,9 +196,13 @@ def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = C
     if options.quant == "int8":
         if calibration is None:
             raise ValueError("int8 quantization needs calibration data (--calibration NPZ or image folder)")
-        samples = load_calibration(calibration, shape, options.value_range, options.calibration_samples)
+        samples = load_calibration(calibration, shape, options.value_range, options.calibration_samples,
+                                   features=options.input_kind == "features")
     content = to_tflite(model, shape, options, samples)
-    card = _card(content, out, model, options, calibration)
+    feature_range = None
+    if options.input_kind == "features" and samples is not None:
+        feature_range = (round(float(samples.min()), 4), round(float(samples.max()), 4))
+    card = _card(content, out, model, options, calibration, feature_range)
 
     tmp = out.with_name(out.name + ".tmp")
     try:

@@ -132,3 +132,27 @@ def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
     plt.close(fig)
     tmp.replace(out)
     return out
+
+
+def predict_windows(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 7) for feature windows (N, frames, bands), Keras or TFLite."""
+    path = Path(path)
+    x = windows[..., None].astype(np.float32)
+    if path.suffix == ".tflite":
+        card_file = card_path_for(path)
+        labels = ModelCard.load(card_file).labels if card_file.exists() else list(EMOTIONS)
+        interpreter = make_interpreter(path)
+        probs = np.stack([adapters.run(interpreter, sample[None])[0] for sample in x])
+        return reorder_probabilities(probs, labels)
+    from affectlite_convert.keras_io import load_model
+
+    model = load_model(path)
+    return np.concatenate([np.asarray(model.fn(x[i:i + 256])) for i in range(0, len(x), 256)])
+
+
+def evaluate_speech(path: str | Path, data) -> Evaluation:
+    """Clip-level figures: each clip's windows are averaged, as the device averages over an utterance."""
+    probs = predict_windows(path, data.windows)
+    clip_probs = np.zeros((len(data.clip_labels), len(EMOTIONS)))
+    np.add.at(clip_probs, data.clips, probs)
+    return metrics(data.clip_labels, clip_probs.argmax(axis=1), Path(path).name)

@@ -45,6 +45,7 @@ class TrainingRun:
         final = self.dir / "final.keras"
         if self.state["epochs_done"] >= epochs:
             model.save(final)
+            self.save_state()
             return final
         run = self
 
@@ -74,3 +75,13 @@ class TrainingRun:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=2))
         tmp.replace(self.state_path)
+
+
+def training_info(run_dir: str | Path) -> dict[str, Any]:
+    """What a model card says about training: the data and its licence, the recipe, wall time."""
+    state = json.loads((Path(run_dir) / "state.json").read_text())
+    return dict(state.get("data", {})) | {
+        "recipe": state["recipe"],
+        "epochs_done": state["epochs_done"],
+        "training_wall_minutes": round(state["wall_seconds"] / 60, 1),
+    }

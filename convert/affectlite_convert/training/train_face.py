@@ -3,7 +3,6 @@ epoch, ``--resume``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -119,7 +118,7 @@ def train_face(
         return model
 
     model = run.model(build)
-    run.state["data"] = {"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
+    run.state["data"] = FER2013_INFO | {"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
                          "class_weights": dict(zip(EMOTIONS, map(float, weights)))}
     return run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
 
@@ -147,15 +146,3 @@ def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48) 
     model.save(tmp)
     tmp.replace(out)
     return out
-
-
-def training_info(run_dir: str | Path) -> dict:
-    """What a model card says about training: data, licence, recipe, wall time."""
-    state = json.loads((Path(run_dir) / "state.json").read_text())
-    return FER2013_INFO | {
-        "cleaning": state["data"]["cleaning"],
-        "class_weights": state["data"]["class_weights"],
-        "recipe": state["recipe"],
-        "epochs_done": state["epochs_done"],
-        "training_wall_minutes": round(state["wall_seconds"] / 60, 1),
-    }
