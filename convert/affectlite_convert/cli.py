@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="features: float tensors (e.g. log-mel windows) calibrated from an .npz 'x'")
     conv.add_argument("--name", help="model name for the card")
     conv.add_argument("--task", default="facial-expression")
+    conv.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
     conv.add_argument("--training-info", type=Path,
                       help="JSON file (or a training run folder) describing the training data for the card")
 
@@ -162,7 +163,7 @@ def _convert(args) -> int:
         quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
         labels=args.labels or list(EMOTIONS), calibration_samples=args.calibration_samples,
         input_kind=args.input_kind,
-        name=args.name, task=args.task, training_data=_training_info(args.training_info),
+        name=args.name, task=args.task, training_data=_training_info(args.training_info), notes=args.note,
     )
     card = convert(args.model, args.out, options, args.calibration)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB, {card.quantization}, input "
@@ -211,9 +212,10 @@ def _evaluate(args) -> int:
             card = ModelCard.load(card_file)
             entry = result.as_dict() | {"command": command}
             if result is not base:
-                entry["minus_" + base.model] = {
-                    "accuracy_points": round(100 * (result.accuracy - base.accuracy), 2),
-                    "macro_recall_points": round(100 * (result.macro_recall - base.macro_recall), 2),
+                entry["compared_with"] = {"model": base.model, **base.as_dict()}
+                entry["difference_points"] = {
+                    "accuracy": round(100 * (result.accuracy - base.accuracy), 2),
+                    "macro_recall": round(100 * (result.macro_recall - base.macro_recall), 2),
                 }
             key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "")
             card.metrics[key] = entry

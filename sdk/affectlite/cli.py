@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--threads", type=int, default=1)
     analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off")
     analyze.add_argument("--edgetpu-device", help="usb, usb:N, pci, pci:N")
+    analyze.add_argument("--no-audio", action="store_true",
+                         help="ignore videos' sound tracks (default: analyse speech when there is a track)")
     analyze.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar for videos (default: when stderr is a terminal)")
 
@@ -79,6 +81,7 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     from affectlite.sources.video_file import video_info
 
     info = video_info(path)
+    voice_at = _voice_track(path, args)
     total = info["frames"]
     if total and args.fps and info["fps"]:
         total = int(total * min(1.0, args.fps / info["fps"]))
@@ -92,7 +95,10 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
 
         results = recognizer.analyze_video(path, every=args.every, fps=args.fps, keep_frames=annotate_to is not None)
         for result in tqdm(results, total=total, disable=not show, unit="frame", desc=path.name, leave=False):
-            writer.write(str(path), result.index, result.timestamp, result.faces)
+            if voice_at is None:
+                writer.write(str(path), result.index, result.timestamp, result.faces)
+            else:
+                writer.write(str(path), result.index, result.timestamp, result.faces, voice_at(result.timestamp), audio=True)
             count += len(result.faces)
             if annotate_to:
                 if video_out is None:
@@ -106,6 +112,26 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     if video_out is not None:
         video_out.close()
     return count
+
+
+def _voice_track(path: Path, args):
+    """A function from a timestamp to the voice probabilities there (None: no speech), or None
+    when the video has no sound track, audio is off, or no speech model is installed."""
+    if args.no_audio or args.speech is None:
+        return None
+    from affectlite.sources.audio import read_video_audio
+
+    audio = read_video_audio(path)
+    if audio is None or len(audio) == 0:
+        return None
+    _, probs, starts = args.speech.classify(audio)
+    span = args.speech.frames / 100.0
+
+    def at(timestamp: float):
+        covering = (starts <= timestamp) & (timestamp < starts + span)
+        return probs[covering].mean(axis=0) if covering.any() else None
+
+    return at
 
 
 def _analyze(args) -> int:
@@ -122,6 +148,12 @@ def _analyze(args) -> int:
     failed = 0
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
+        args.speech = None
+        if not args.no_audio:
+            from affectlite.classifiers.speech import BUNDLED_MODEL, SpeechClassifier
+
+            if BUNDLED_MODEL.exists():
+                args.speech = SpeechClassifier(num_threads=args.threads)
         with EmotionRecognizer(options) as recognizer:
             writer = ResultWriter(stream, args.format)
             for path in inputs:

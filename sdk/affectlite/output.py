@@ -6,8 +6,11 @@ JSON Lines record (schema version 1, described by ``affectlite/schemas/analyze-r
      "box": [x0, y0, x1, y1], "score": 0.94, "emotion": "happy", "valence": "positive",
      "probabilities": {"angry": 0.01, ...}}
 
-``frame`` is 0 and ``timestamp`` null for still images; ``track_id`` is null for images. The CSV
-has the same fields, with the box split into x0..y1 and one ``p_<emotion>`` column per label.
+``frame`` is 0 and ``timestamp`` null for still images; ``track_id`` is null for images. When a
+video's sound track is analysed, each record also has ``voice`` (null while nobody speaks, else
+the speech model's probabilities and emotion over the 2 s windows covering the frame) and
+``fused`` (the late fusion of face and voice). The CSV has the same fields, with the box split
+into x0..y1, one ``p_<emotion>`` column per label, and the voice and fused emotions.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import csv
 import json
 from typing import IO
 
-from affectlite.labels import EMOTIONS
+import numpy as np
+
+from affectlite.fusion.late import late_fusion
+from affectlite.labels import EMOTIONS, VALENCE
 from affectlite.recognizer import FaceEmotion
 
 SCHEMA_VERSION = 1
 CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1", "y1", "score",
-              "emotion", "valence"] + [f"p_{name}" for name in EMOTIONS]
+              "emotion", "valence"] + [f"p_{name}" for name in EMOTIONS] + ["voice_emotion", "fused_emotion", "fused_valence"]
 
 
 class ResultWriter:
@@ -33,22 +39,40 @@ class ResultWriter:
         if self._csv:
             self._csv.writeheader()
 
-    def write(self, file: str, frame: int, timestamp: float | None, faces: list[FaceEmotion]) -> None:
+    def write(self, file: str, frame: int, timestamp: float | None, faces: list[FaceEmotion],
+              voice: np.ndarray | None = None, audio: bool = False) -> None:
+        """``audio``: the sound track was analysed; ``voice``: its probabilities at this frame (None: no speech)."""
         for number, face in enumerate(faces):
             data = face.as_dict()
+            extra = _audio_fields(face, voice) if audio else {}
             if self._csv:
                 row = {"file": file, "frame": frame, "timestamp": _round(timestamp), "face": number,
                        "track_id": face.track_id, "score": data["score"], "emotion": face.emotion,
                        "valence": face.valence}
                 row |= dict(zip(("x0", "y0", "x1", "y1"), data["box"]))
                 row |= {f"p_{k}": v for k, v in data["probabilities"].items()}
+                if extra:
+                    row |= {"voice_emotion": extra["voice"]["emotion"] if extra["voice"] else "",
+                            "fused_emotion": extra["fused"]["emotion"], "fused_valence": extra["fused"]["valence"]}
                 self._csv.writerow(row)
             else:
                 record = {"schema": SCHEMA_VERSION, "file": file, "frame": frame, "timestamp": _round(timestamp),
                           "face": number, "track_id": face.track_id, "box": data["box"], "score": data["score"],
                           "emotion": face.emotion, "valence": face.valence, "probabilities": data["probabilities"]}
-                self.stream.write(json.dumps(record) + "\n")
+                self.stream.write(json.dumps(record | extra) + "\n")
         self.stream.flush()
+
+
+def _distribution(probs: np.ndarray) -> dict:
+    emotion = EMOTIONS[int(np.argmax(probs))]
+    return {"probabilities": {k: round(float(v), 4) for k, v in zip(EMOTIONS, probs)}, "emotion": emotion,
+            "valence": VALENCE[emotion]}
+
+
+def _audio_fields(face: FaceEmotion, voice: np.ndarray | None) -> dict:
+    face_probs = np.array([face.probabilities[e] for e in EMOTIONS])
+    return {"voice": None if voice is None else _distribution(voice),
+            "fused": _distribution(late_fusion(face_probs, voice))}
 
 
 def _round(value: float | None) -> float | None:

@@ -1,0 +1,54 @@
+"""The speech-emotion classifier: voiced 2 s log-mel windows in, probabilities over the labels out.
+
+Silence and noise yield no windows (see :mod:`affectlite.audio.voice`), hence ``None`` — "no
+speech" — rather than a guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from affectlite.audio.voice import speech_windows
+from affectlite.labels import EMOTIONS, reorder_probabilities
+from affectlite.models.card import ModelCard, card_path_for
+from affectlite.runtime import adapters
+from affectlite.runtime.interpreter import make_interpreter
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "speech_emotion_int8.tflite"
+
+
+class SpeechClassifier:
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1):
+        model_path = Path(model_path) if model_path else BUNDLED_MODEL
+        card_file = card_path_for(model_path)
+        if not card_file.exists():
+            raise ValueError(f"{model_path}: no model card {card_file.name} beside it")
+        self.card = ModelCard.load(card_file)
+        if self.card.input.color != "features":
+            raise ValueError(f"{card_file}: not a feature model (input colour {self.card.input.color!r})")
+        self._interpreter = make_interpreter(model_path, num_threads)
+        self.frames, self.bands = self.card.input.shape[1], self.card.input.shape[2]
+
+    def classify_windows(self, windows: np.ndarray) -> np.ndarray:
+        """(N, frames, bands) normalised windows -> (N, 7) probabilities in EMOTIONS order."""
+        if len(windows) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        probs = np.stack([adapters.run(self._interpreter, w.reshape(1, self.frames, self.bands, 1))[0] for w in windows])
+        return reorder_probabilities(probs, self.card.labels)
+
+    def classify(self, audio: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """16 kHz mono audio -> (mean probabilities or None without speech, per-window probabilities, window starts s)."""
+        windows, starts = speech_windows(audio)
+        probs = self.classify_windows(windows)
+        return (probs.mean(axis=0) if len(probs) else None), probs, starts
+
+    def close(self) -> None:
+        self._interpreter = None
+
+    def __enter__(self) -> "SpeechClassifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
