@@ -83,7 +83,11 @@ def test_retained_state_reaches_late_subscribers(broker, sink):
     state = {"v": 1, "people": 0, "paused": False, "privacy": False, "dominant_emotion": None, "valence": None,
              "alert_active": False, "persons": []}
     jsonschema.validate(state, schema("mqtt-state"))
+    early = Subscriber(broker.port, ["affectlite/kiosk1/state"])
+    wait_for(lambda: False, timeout=0.2)
     sink.publish_state(state)
+    assert wait_for(lambda: early.on("affectlite/kiosk1/state"))   # the broker has it now
+    early.close()
     late = Subscriber(broker.port, ["affectlite/kiosk1/state"])
     assert wait_for(lambda: late.on("affectlite/kiosk1/state"))
     topic, payload, retained = late.messages[0]

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--epochs", type=int, default=60)
     face.add_argument("--batch-size", type=int, default=128)
     face.add_argument("--learning-rate", type=float, default=2e-3)
+    face.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
+                      help="keep an exponential moving average of the weights, e.g. 0.999 (default: off)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     speech = train_sub.add_parser("speech", help="the speech-emotion CNN on RAVDESS, split by actor")
@@ -132,7 +134,10 @@ def _train_face(args) -> int:
 
     train = args.train or args.data / "fer2013_train.npz"
     val = args.val or args.data / "fer2013_publictest.npz"
-    recipe = FaceRecipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    if not 0.0 <= args.ema < 1.0:
+        raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
+    recipe = FaceRecipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        ema_momentum=args.ema)
     final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     deploy = export_for_deployment(final, args.out / "face_expression.keras")
     print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --calibration {train} --quant int8 "

@@ -28,6 +28,8 @@ class FaceRecipe:
     #: Per-class loss weights are (N / (K * n_c)) ** power: 0.5 lifts the rare ``disgust`` class
     #: (436 of 28,709 images) without letting it dominate the loss.
     class_weight_power: float = 0.5
+    #: Exponential moving average of the weights (0: off); the averaged weights are the result.
+    ema_momentum: float = 0.0
     seed: int = 1234
     model: FaceCnnSpec = field(default_factory=FaceCnnSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -111,7 +113,9 @@ def train_face(
         keras.utils.set_random_seed(recipe.seed)
         model = build_face_cnn(recipe.model)
         model.compile(
-            optimizer=keras.optimizers.AdamW(_schedule(recipe, steps_per_epoch), weight_decay=recipe.weight_decay),
+            optimizer=keras.optimizers.AdamW(_schedule(recipe, steps_per_epoch), weight_decay=recipe.weight_decay,
+                                             use_ema=recipe.ema_momentum > 0,
+                                             ema_momentum=recipe.ema_momentum or 0.99),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )
