@@ -151,3 +151,30 @@ def test_corrupt_card_is_reported(tmp_path):
     card.write_text(json.dumps({"name": "m"}))
     with pytest.raises(ValueError, match="missing or has unknown fields"):
         ModelCard.load(card)
+
+
+def test_tf_keras_lstm_becomes_one_fused_int8_op(tmp_path):
+    """An LSTM from tf_keras converts to UNIDIRECTIONAL_SEQUENCE_LSTM with int8 input and output."""
+    import tf_keras
+
+    from affectlite_convert.edgetpu.check import check_model
+
+    steps, features = 12, 24
+    inputs = tf_keras.Input((steps, features))                  # free batch: rebuilt at batch 1
+    x = tf_keras.layers.LSTM(16)(inputs)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(7, activation="softmax")(x))
+    model.save(tmp_path / "lstm.h5")
+    calibration = tmp_path / "steps.npz"
+    np.savez(calibration, x=np.random.default_rng(0).random((100, steps, features), dtype=np.float32))
+    out = tmp_path / "lstm.tflite"
+    card = convert(tmp_path / "lstm.h5", out, ConvertOptions(quant="int8", input_kind="features", task="fusion"),
+                   calibration=calibration)
+    assert card.input.shape == [1, steps, features] and card.input.dtype == "int8" and card.input.color == "features"
+    report = check_model(out)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in [op.op for op in report.ops]
+    assert "WHILE" not in [op.op for op in report.ops] and not report.model_problems
+
+    x = np.random.default_rng(1).random((20, steps, features), dtype=np.float32)
+    expected = model.predict(x, verbose=0)
+    got = tflite_outputs(out, x)
+    assert np.abs(got - expected).max() < 0.05

@@ -110,10 +110,28 @@ def _freeze(model: LoadedModel, shape: tuple[int, ...]):
     return convert_variables_to_constants_v2(concrete)
 
 
+def _batch_one_tf_keras(model: LoadedModel, shape: tuple[int, ...]):
+    """The tf_keras model rebuilt on a static batch-1 input, weights copied."""
+    import tf_keras
+
+    keras_model = model.keras_model
+    if tuple(keras_model.inputs[0].shape) == tuple(shape):
+        return keras_model
+    clone = tf_keras.models.clone_model(keras_model, input_tensors=tf_keras.Input(batch_shape=shape))
+    clone.set_weights(keras_model.get_weights())
+    return clone
+
+
 def to_tflite(model: LoadedModel, shape: tuple[int, ...], options: ConvertOptions, calibration: np.ndarray | None) -> bytes:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_freeze(model, shape)])
+    if model.library == "tf_keras":
+        # tf_keras models go through the Keras converter path, which turns an LSTM layer into one
+        # fused UNIDIRECTIONAL_SEQUENCE_LSTM op that quantizes to int8 (calibrating the unfused
+        # loop of a frozen graph crashes the converter).
+        converter = tf.lite.TFLiteConverter.from_keras_model(_batch_one_tf_keras(model, shape))
+    else:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_freeze(model, shape)])
     if options.quant == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif options.quant == "int8":

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affectlite_convert.edgetpu.ops import (
-    COMPILED_CUSTOM_OP, CONDITIONS, CONSTANT_TYPES, EDGE_OPS, EIGHT_BIT, MAX_VERSION,
+    COMPILED_CUSTOM_OP, CONDITIONS, CONSTANT_TYPES, EDGE_OPS, EIGHT_BIT, LSTM_INTERNAL_TYPES, LSTM_OPS, MAX_VERSION,
 )
 
 
@@ -128,6 +128,8 @@ def check_model(path: str | Path) -> EdgeTpuReport:
             tensor = graph.tensors[i]
             kind = type_names.get(tensor.type, str(tensor.type))
             label = tensor.name.decode(errors="replace")[:60]
+            if name in LSTM_OPS and kind in LSTM_INTERNAL_TYPES and i not in outputs:
+                continue
             if is_constant(tensor):
                 if kind not in CONSTANT_TYPES:
                     reasons.append(f"constant tensor '{label}' is {kind}; weights must be 8-bit (biases int32)")

@@ -80,3 +80,9 @@ COMPILED_CUSTOM_OP = "edgetpu-custom-op"
 EIGHT_BIT = {"INT8", "UINT8"}
 #: Tensor types allowed besides 8-bit activations: bias vectors and some index inputs.
 CONSTANT_TYPES = {"INT8", "UINT8", "INT32"}
+
+#: TFLite's integer LSTM keeps its cell state and some of its parameters in 16 bits (the
+#: "8x8_16" scheme); those tensors belong to the op, not to the graph between ops. Not checked
+#: against the compiler itself (it cannot run here).
+LSTM_OPS = {"LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM"}
+LSTM_INTERNAL_TYPES = {"INT16", "INT32"}
