@@ -88,6 +88,9 @@ def main() -> None:
             cpu, rss = proc_figures(service.pid)
             with lock:
                 samples.append((time.monotonic() - start, cpu, rss, len(latencies)))
+            if len(samples) % 12 == 0:                       # a progress line a minute
+                print(f"  {samples[-1][0] / 60:5.1f} min: RSS {rss:.1f} MiB, {samples[-1][3]} frames received",
+                      flush=True)
     finally:
         service.terminate()
         service.wait(timeout=30)
