@@ -103,3 +103,53 @@ def test_without_mqtt_events_go_to_stdout(tmp_path, happy_frames, capsys):
     service.run()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert any(line["topic"] == "events" and line["type"] == "face_appeared" for line in lines)
+
+
+def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, monkeypatch):
+    """Audio enabled: a stand-in pyaudio delivers real RAVDESS speech; the retained state carries
+    the voice and each person's fused result beside the face's own probabilities."""
+    import sys
+
+    import numpy as np
+    import soundfile
+
+    from conftest import SHARED
+    from test_audio_sources import FakeStream, fake_pyaudio
+
+    speech, _ = soundfile.read(SHARED / "data/speech/ravdess/Actor_19/03-01-03-02-02-01-19.flac", dtype="float32")
+
+    def start_stream(self):                                # the microphone hears the actor speak
+        pcm = (speech[-4 * 16000:] * 32767).astype(np.int16)
+        for i in range(0, len(pcm), self.chunk):
+            self.callback(pcm[i:i + self.chunk].tobytes(), self.chunk, {}, 0)
+
+    monkeypatch.setattr(FakeStream, "start_stream", start_stream)
+    device = {"index": 0, "name": "USB mic", "maxInputChannels": 1, "defaultSampleRate": 16000, "rates": {16000}}
+    monkeypatch.setitem(sys.modules, "pyaudio", fake_pyaudio([device]))
+
+    config = service_config(broker, tmp_path)
+    config["audio"]["enabled"] = True
+    watcher = Subscriber(broker.port, ["affectlite/lobby/state"])
+    service = Service(config, source=MemorySource(happy_frames, fps=30))
+    service.run()
+    states = [json.loads(p) for p in watcher.on("affectlite/lobby/state")]
+    with_people = [s for s in states if s["people"] == 1]
+    assert with_people and all(s["voice"] is not None for s in with_people)
+    for state in states:
+        jsonschema.validate(state, schema("mqtt-state"))
+    person = with_people[-1]["persons"][0]
+    assert set(person["fused"]["probabilities"]) == set(person["probabilities"])
+    watcher.close()
+
+
+def test_missing_microphone_stops_with_a_hint(tmp_path, monkeypatch, happy_frames):
+    import sys
+
+    from affectlite.sources.base import SourceError
+    from test_audio_sources import fake_pyaudio
+
+    monkeypatch.setitem(sys.modules, "pyaudio", fake_pyaudio([]))
+    config = configuration.validate({"audio": {"enabled": True}, "mqtt": {"enabled": False}}, environ={})
+    service = Service(config, source=MemorySource(happy_frames[:3]))
+    with pytest.raises(SourceError, match="no microphone found"):
+        service.run()

@@ -88,6 +88,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cooldown_s": Key((int, float), 30.0, "quiet time after an alert before the same alert again",
                           check=_non_negative, allowed=">= 0"),
     },
+    "audio": {
+        "enabled": Key(bool, False, "listen with a microphone and add the voice to states (needs the audio extra)"),
+        "device": Key(int, -1, "PortAudio input device index (-1: the default input)", check=lambda v: v >= -1,
+                      allowed=">= -1"),
+        "model": Key(str, "", "speech-emotion model .tflite (empty: the bundled int8 model)"),
+        "interval_s": Key((int, float), 0.5, "how often the last 2 s of audio are classified", check=_positive,
+                          allowed="> 0"),
+    },
     "mqtt": {
         "enabled": Key(bool, True, "publish to an MQTT broker"),
         "host": Key(str, "localhost", "broker host name or address"),

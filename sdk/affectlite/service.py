@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from affectlite.capture import LatestFrame
-from affectlite.labels import EMOTIONS
+from affectlite.fusion.late import late_fusion
+from affectlite.labels import EMOTIONS, VALENCE
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
 from affectlite.states import AlertOptions, StateOptions, StateTracker
@@ -42,6 +43,12 @@ def make_source(config: dict[str, Any]) -> FrameSource:
     from affectlite.sources.picamera import PiCameraSource
 
     return PiCameraSource(config["width"], config["height"], config["fps"])
+
+
+def _distribution(probs: np.ndarray) -> dict[str, Any]:
+    emotion = EMOTIONS[int(np.argmax(probs))]
+    return {"emotion": emotion, "valence": VALENCE[emotion],
+            "probabilities": {k: round(float(v), 4) for k, v in zip(EMOTIONS, probs)}}
 
 
 def cpu_temperature() -> float | None:
@@ -117,6 +124,15 @@ class Service:
             else:
                 sink = StdoutSink()
         self.sink = sink
+        self.microphone = self.speech = None
+        self.voice: np.ndarray | None = None         # latest voice probabilities; None while nobody speaks
+        if config["audio"]["enabled"]:
+            from affectlite.classifiers.speech import SpeechClassifier
+            from affectlite.sources.audio import Microphone
+
+            device = config["audio"]["device"]
+            self.microphone = Microphone(None if device < 0 else device)
+            self.speech = SpeechClassifier(config["audio"]["model"] or None, r["threads"])
         self.paused = False
         self.privacy = False
         self.counters = Counters()
@@ -182,9 +198,16 @@ class Service:
         dominant = EMOTIONS[int(np.argmax(probs))] if probs is not None else None
         valences = [p["valence"] for p in persons]
         valence = max(set(valences), key=valences.count) if valences else None
-        return {"v": 1, "people": len(persons), "paused": self.paused, "privacy": self.privacy,
-                "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
-                "persons": persons}
+        payload = {"v": 1, "people": len(persons), "paused": self.paused, "privacy": self.privacy,
+                   "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
+                   "persons": persons}
+        if self.speech is not None:
+            voice = None if self.privacy else self.voice
+            payload["voice"] = None if voice is None else _distribution(voice)
+            for person in persons:
+                face = np.array([person["probabilities"][e] for e in EMOTIONS])
+                person["fused"] = _distribution(late_fusion(face, voice))
+        return payload
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:
         lat = np.array(self.counters.latencies_ms) if self.counters.latencies_ms else None
@@ -209,8 +232,11 @@ class Service:
         self._stop.set()
 
     def run(self, duration: float | None = None) -> Counters:
+        if self.microphone is not None:
+            self.microphone.open()              # a missing microphone stops here, with its hint
         self.sink.start()
         self._capture = LatestFrame(self.source).start()
+        next_voice = time.monotonic()
         max_fps = self.config["recognizer"]["max_fps"]
         stats_every = self.config["mqtt"]["stats_interval_s"]
         started = last_stats = time.monotonic()
@@ -223,6 +249,10 @@ class Service:
                 frame = self._capture.get(timeout=0.25)
                 now = time.monotonic()
                 self.sink.pump()
+                if self.speech is not None and now >= next_voice:
+                    next_voice = now + self.config["audio"]["interval_s"]
+                    seconds = self.speech.frames / 100.0
+                    self.voice = None if self.privacy else self.speech.classify(self.microphone.latest(seconds))[0]
                 if frame is None:
                     if self._capture.ended:
                         break
@@ -253,6 +283,8 @@ class Service:
             if self._capture.error is not None:
                 raise RuntimeError(f"capture failed: {self._capture.error}")
         finally:
+            if self.microphone is not None:
+                self.microphone.close()
             self._capture.stop()
             self.sink.close()
             self.recognizer.close()
