@@ -8,6 +8,7 @@ in the toolchain uses this one class, so all of them stop and resume the same wa
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any, Callable
 
 
 class TrainingRun:
-    def __init__(self, run_dir: str | Path, recipe: dict[str, Any], resume: bool = False):
+    def __init__(self, run_dir: str | Path, recipe: dict[str, Any], resume: bool = False, library: str = "keras"):
+        """``library``: "keras" (Keras 3) or "tf_keras" (for models whose LSTM must fuse on conversion)."""
+        self.library = library
         self.dir = Path(run_dir)
         self.state_path, self.last_path = self.dir / "state.json", self.dir / "last.keras"
         if self.dir.exists() and any(self.dir.iterdir()) and not resume:
@@ -35,13 +38,13 @@ class TrainingRun:
 
     def model(self, build: Callable[[], Any]):
         """The checkpointed model when resuming, else a new one from ``build()`` (compiled)."""
-        import keras
+        return self._keras().models.load_model(self.last_path) if self.resuming else build()
 
-        return keras.models.load_model(self.last_path) if self.resuming else build()
+    def _keras(self):
+        return importlib.import_module(self.library)
 
     def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1) -> Path:
-        import keras
-
+        keras = self._keras()
         final = self.dir / "final.keras"
         if self.state["epochs_done"] >= epochs:
             model.save(final)
