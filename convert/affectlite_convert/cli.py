@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--epochs", type=int, default=40)
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
+    fusion = train_sub.add_parser("fusion", help="the audio-visual fusion LSTM on label-paired sequences")
+    fusion.add_argument("--faces", type=Path, default=Path("../shared/data/faces/fer2013_publictest.npz"),
+                        help="faces the face model never saw (split in two: training and held-out pairs)")
+    fusion.add_argument("--speech", type=Path, default=Path("../shared/data/speech/ravdess"),
+                        help="RAVDESS folder; actors 17-18 train the fusion, 19-20 are held out")
+    fusion.add_argument("--face-model", type=Path, help="int8 face model (default: the bundled one)")
+    fusion.add_argument("--speech-model", type=Path, help="int8 speech model (default: the bundled one)")
+    fusion.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model, report")
+    fusion.add_argument("--epochs", type=int, default=25)
+    fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+
     conv = sub.add_parser("convert", help="Keras/SavedModel -> TFLite with a model card")
     conv.add_argument("model", type=Path, help=".keras, .h5 or a SavedModel folder")
     conv.add_argument("--out", type=Path, required=True, help="output .tflite (the card goes beside it)")
@@ -109,7 +120,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    return _train_face(args) if args.model == "face" else _train_speech(args)
+    return {"face": _train_face, "speech": _train_speech, "fusion": _train_fusion}[args.model](args)
+
+
+def _train_fusion(args) -> int:
+    import numpy as np
+
+    from affectlite.classifiers.expression import BUNDLED_MODEL as FACE_MODEL
+    from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
+    from affectlite_convert.data.faces import load_face_npz
+    from affectlite_convert.data.speech import load_speech
+    from affectlite_convert.training.train_fusion import FusionRecipe, split_faces, train_fusion
+
+    recipe = FusionRecipe(epochs=args.epochs)
+    faces_train, faces_eval = split_faces(load_face_npz(args.faces))
+    final, figures, (x_eval, _) = train_fusion(
+        faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
+        load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
+        args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume,
+        verbose=1 if sys.stdout.isatty() else 2)
+    np.savez(args.out / "calibration.npz", x=x_eval[:500])
+    print("held-out pairs, accuracy: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in figures.items()))
+    print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task fusion "
+          f"--calibration {args.out / 'calibration.npz'} --training-info {args.out} --out fusion_int8.tflite")
+    return 0
 
 
 def _train_speech(args) -> int:
