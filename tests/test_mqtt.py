@@ -145,6 +145,7 @@ def test_queued_events_survive_a_service_restart(tmp_path):
     for n in range(1, 6):
         first.publish_event(event(n))
     assert not first.connected and first.pending == 5
+    assert wait_for(lambda: first.unreachable >= 1) and "unreachable" in first.last_error
     first.close()                                              # the service stops with the broker unreachable
 
     broker = Broker(tmp_path / "b", port=port) if (tmp_path / "b").mkdir() is None else None

@@ -45,6 +45,7 @@ class MqttSink:
         self.last_error: str | None = None
         self.connects = 0
         self.refusals = 0
+        self.unreachable = 0
         self._connected_at = 0.0
         # Only the thread that calls pump() touches these; paho's network thread just appends the
         # acknowledged message ids to _acks (deque appends are atomic), so no lock is ever held while
@@ -66,6 +67,7 @@ class MqttSink:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(20)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -164,6 +166,7 @@ class MqttSink:
             log.error("MQTT %s:%s %s%s; retrying", self.config["host"], self.config["port"], self.last_error, hint)
             return
         self.connects += 1
+        self.unreachable = 0
         self.last_error = None
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         client.subscribe([(self.topic("set/+"), 1), (f"{self.config['discovery_prefix']}/status", 1)])
@@ -174,6 +177,13 @@ class MqttSink:
         self._connected_at = time.monotonic()
         self.connected = True
         log.info("MQTT connected to %s:%s", self.config["host"], self.config["port"])
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.unreachable += 1
+        self.last_error = f"broker {self.config['host']}:{self.config['port']} unreachable"
+        if self.unreachable == 1 or self.unreachable % 20 == 0:      # not once a second for hours
+            log.warning("MQTT %s; retrying with backoff, events wait in %s (%d queued)",
+                        self.last_error, self.outbox.path, len(self.outbox))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected, self.connected = self.connected, False
