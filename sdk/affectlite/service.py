@@ -28,6 +28,8 @@ from affectlite.tracker import IouTracker
 
 log = logging.getLogger(__name__)
 
+STATE_REFRESH_S = 5.0
+
 
 def make_source(config: dict[str, Any]) -> FrameSource:
     kind = config["kind"]
@@ -139,6 +141,8 @@ class Service:
         self._stop = threading.Event()
         self._capture: LatestFrame | None = None
         self._alert_until = 0.0
+        self._state_signature: str | None = None
+        self._state_sent_at = float("-inf")
 
     # -- commands (called from the MQTT thread) --------------------------------------------------
     def commands(self) -> dict[str, Any]:
@@ -296,4 +300,14 @@ class Service:
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
             self.sink.publish_event(event.payload())
             self.counters.events += 1
-        self.sink.publish_state(self.state_payload(now))
+        payload = self.state_payload(now)
+        # Retained state goes out when something a subscriber acts on changes (people, their
+        # states and valences, the voice's emotion, pause, privacy, alert), and otherwise at most
+        # every STATE_REFRESH_S so that durations and probabilities stay fresh without a message
+        # per frame.
+        signature = json.dumps([payload["people"], payload["paused"], payload["privacy"], payload["alert_active"],
+                                [(p["track_id"], p["state"], p["valence"]) for p in payload["persons"]],
+                                (payload.get("voice") or {}).get("emotion")])
+        if signature != self._state_signature or now - self._state_sent_at >= STATE_REFRESH_S:
+            self._state_signature, self._state_sent_at = signature, now
+            self.sink.publish_state(payload)
