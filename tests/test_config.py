@@ -61,3 +61,19 @@ def test_every_key_is_documented():
     for section, keys in configuration.SCHEMA.items():
         for name, key in keys.items():
             assert key.help, f"{section}.{name} has no description"
+
+
+def test_run_command_prints_the_config_and_rejects_bad_files(tmp_path, capsys):
+    from affectlite.cli import main
+
+    good = tmp_path / "kiosk.toml"
+    good.write_text('[mqtt]\nhost = "broker.lan"\n')
+    assert main(["run", "--config", str(good), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert 'host = "broker.lan"' in printed and "[states]" in printed
+    assert validate(__import__("tomllib").loads(printed.replace("********", "")), environ={})["mqtt"]["host"] == "broker.lan"
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[recognizer]\nedgetpu = \"maybe\"\n")
+    assert main(["run", "--config", str(bad)]) == 2
+    assert "recognizer.edgetpu: 'maybe' is not allowed; choose one of 'off', 'auto', 'required'" in capsys.readouterr().err
