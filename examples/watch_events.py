@@ -15,14 +15,15 @@ port = int(sys.argv[2]) if len(sys.argv) > 2 else 1883
 
 def on_message(client, userdata, message):
     if message.topic.endswith("/availability"):
-        print(message.topic, message.payload.decode())
+        print(message.topic, message.payload.decode(), flush=True)
         return
     payload = json.loads(message.payload)
     if message.topic.endswith("/events"):
         print(f"event {payload['type']:<14} track {payload['track_id']}", {k: v for k, v in payload.items()
-              if k in ("state", "previous", "alert", "held_s", "share")})
+              if k in ("state", "previous", "alert", "held_s", "share")}, flush=True)
     elif message.topic.endswith("/state"):
-        print(f"state: {payload['people']} in view, mostly {payload['dominant_emotion']}, valence {payload['valence']}")
+        print(f"state: {payload['people']} in view, mostly {payload['dominant_emotion']}, valence {payload['valence']}",
+              flush=True)
 
 
 client = mqtt.Client(CallbackAPIVersion.VERSION2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_watch_events(broker):
     device.publish("affectlite/lobby/availability", "online", qos=1, retain=True).wait_for_publish(5)
     device.loop_stop()
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / "watch_events.py"), "127.0.0.1", str(broker.port)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": ""})
     try:
         line = proc.stdout.readline()
     finally:
