@@ -153,3 +153,15 @@ def test_missing_microphone_stops_with_a_hint(tmp_path, monkeypatch, happy_frame
     service = Service(config, source=MemorySource(happy_frames[:3]))
     with pytest.raises(SourceError, match="no microphone found"):
         service.run()
+
+
+def test_missing_camera_stops_before_going_online(broker, tmp_path):
+    from affectlite.sources.base import SourceError
+    from affectlite.sources.webcam import WebcamSource
+
+    watcher = Subscriber(broker.port, ["affectlite/lobby/availability"])
+    service = Service(service_config(broker, tmp_path), source=WebcamSource("/dev/video97"))
+    with pytest.raises(SourceError, match="no such camera"):
+        service.run()
+    assert not wait_for(lambda: watcher.on("affectlite/lobby/availability"), timeout=1.0)
+    watcher.close()

@@ -236,10 +236,18 @@ class Service:
         self._stop.set()
 
     def run(self, duration: float | None = None) -> Counters:
+        # Devices first: a missing camera or microphone stops here, with its hint, before the
+        # service announces itself online.
+        self._capture = LatestFrame(self.source)
         if self.microphone is not None:
-            self.microphone.open()              # a missing microphone stops here, with its hint
+            self.microphone.open()
+        try:
+            self._capture.start()
+        except BaseException:
+            if self.microphone is not None:
+                self.microphone.close()
+            raise
         self.sink.start()
-        self._capture = LatestFrame(self.source).start()
         next_voice = time.monotonic()
         max_fps = self.config["recognizer"]["max_fps"]
         stats_every = self.config["mqtt"]["stats_interval_s"]
