@@ -60,7 +60,7 @@ def test_training_and_report_on_real_model_outputs(tmp_path, small_faces, steps)
     faces_train, faces_eval = split_faces(load_face_npz(small_faces))
     root = SHARED / "data/speech/ravdess"
     recipe = FusionRecipe(epochs=2, train_sequences=600, eval_sequences=300)
-    final, figures, (x_eval, _) = train_fusion(faces_train, faces_eval, load_speech(root, [17]), load_speech(root, [19]),
+    final, figures, (x_eval, _) = train_fusion(faces_train, faces_eval, load_speech(root, [17, 18]), load_speech(root, [19]),
                                                FACE, SPEECH, tmp_path / "run", recipe, verbose=0)
     assert final.exists() and x_eval.shape == (300, 8, 16)
     assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}

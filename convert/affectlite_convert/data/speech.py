@@ -34,6 +34,7 @@ class SpeechSet:
     clips: np.ndarray        # (N,) clip number, for clip-level scores
     clip_labels: np.ndarray  # (clips,) label per clip
     actors: list[int]
+    clip_actors: list[int]   # (clips,) actor per clip
 
 
 def read_manifest(root: str | Path) -> list[dict]:
@@ -57,7 +58,7 @@ def load_speech(root: str | Path, actors: list[int]) -> SpeechSet:
     import soundfile
 
     root = Path(root)
-    windows, labels, clips, clip_labels = [], [], [], []
+    windows, labels, clips, clip_labels, clip_actors = [], [], [], [], []
     for row in read_manifest(root):
         if int(row["actor"]) not in actors:
             continue
@@ -73,6 +74,8 @@ def load_speech(root: str | Path, actors: list[int]) -> SpeechSet:
         labels += [label] * len(found)
         clips += [len(clip_labels)] * len(found)
         clip_labels.append(label)
+        clip_actors.append(int(row["actor"]))
     if not windows:
         raise DataError(f"{root}: no voiced clips for actors {actors}")
-    return SpeechSet(np.concatenate(windows), np.array(labels), np.array(clips), np.array(clip_labels), list(actors))
+    return SpeechSet(np.concatenate(windows), np.array(labels), np.array(clips), np.array(clip_labels), list(actors),
+                     clip_actors)

@@ -43,7 +43,7 @@ class TrainingRun:
     def _keras(self):
         return importlib.import_module(self.library)
 
-    def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1) -> Path:
+    def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1, callbacks: list | None = None) -> Path:
         keras = self._keras()
         final = self.dir / "final.keras"
         if self.state["epochs_done"] >= epochs:
@@ -69,7 +69,8 @@ class TrainingRun:
                 run.save_state()
 
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=self.state["epochs_done"],
-                  callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(self.dir / "log.csv"), append=True)],
+                  callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(self.dir / "log.csv"), append=True),
+                             *(callbacks or [])],
                   verbose=verbose)
         model.save(final)
         return final

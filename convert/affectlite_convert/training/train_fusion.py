@@ -27,6 +27,8 @@ class FusionRecipe:
     epochs: int = 25
     batch_size: int = 128
     learning_rate: float = 3e-3
+    #: Early stopping on validation pairs from the training pool (patience in epochs).
+    patience: int = 3
     train_sequences: int = 30000
     eval_sequences: int = 6000
     train_voice_actors: tuple[int, ...] = (17, 18)
@@ -90,8 +92,19 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
     run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras")
     train_face, train_voice = unimodal_probabilities(face_model, speech_model, faces_train, speech_train)
     eval_face, eval_voice = unimodal_probabilities(face_model, speech_model, faces_eval, speech_eval)
-    x, y = make_sequences(train_face, faces_train.y, train_voice, speech_train.clip_labels,
+    # Validation for early stopping comes from the training pool itself, split by face image and
+    # by speaker (the second training actor), never from the held-out pairs of the report.
+    val_actor = recipe.train_voice_actors[-1]
+    fit_faces, val_faces = np.arange(len(faces_train.y)) % 5 != 0, np.arange(len(faces_train.y)) % 5 == 0
+    speaker = np.asarray(speech_train.clip_actors)
+    fit_clips, val_clips = speaker != val_actor, speaker == val_actor
+    x, y = make_sequences(train_face[fit_faces], faces_train.y[fit_faces],
+                          [c for c, keep in zip(train_voice, fit_clips) if keep], speech_train.clip_labels[fit_clips],
                           recipe.train_sequences, recipe.pairing, recipe.seed)
+    x_val, y_val = make_sequences(train_face[val_faces], faces_train.y[val_faces],
+                                  [c for c, keep in zip(train_voice, val_clips) if keep],
+                                  speech_train.clip_labels[val_clips], recipe.eval_sequences // 2, recipe.pairing,
+                                  recipe.seed + 2)
     both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0})
     x_eval, y_eval = make_sequences(eval_face, faces_eval.y, eval_voice, speech_eval.clip_labels,
                                     recipe.eval_sequences, both, recipe.seed + 1)
@@ -110,7 +123,7 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
     model = run.model(build)
     train_ds = (tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, k))).shuffle(len(y), seed=recipe.seed)
                 .batch(recipe.batch_size))
-    val_ds = tf.data.Dataset.from_tensor_slices((x_eval, tf.one_hot(y_eval, k))).batch(512)
+    val_ds = tf.data.Dataset.from_tensor_slices((x_val, tf.one_hot(y_val, k))).batch(512)
     run.state["data"] = {
         "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
                  "(images the face model never saw); no explicit licence",
@@ -119,7 +132,8 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
         "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
                    "faces and speakers disjoint between training and held-out pairs",
     }
-    final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+    stop = K.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
+    final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, callbacks=[stop])
     trained = K.models.load_model(final)
     figures = report(lambda s: trained.predict(s, batch_size=512, verbose=0), x_eval, y_eval)
     run.state["report"] = figures
