@@ -50,3 +50,10 @@ def valence_scores(probs: np.ndarray, labels: Sequence[str] = EMOTIONS) -> dict[
     for name, p in zip(labels, np.asarray(probs, dtype=np.float64).ravel()):
         scores[VALENCE[name]] += float(p)
     return scores
+
+
+def describe(probs: np.ndarray) -> dict:
+    """Probabilities in EMOTIONS order as a payload: the top emotion, its valence, all probabilities."""
+    emotion = EMOTIONS[int(np.argmax(probs))]
+    return {"emotion": emotion, "valence": VALENCE[emotion],
+            "probabilities": {k: round(float(v), 4) for k, v in zip(EMOTIONS, probs)}}

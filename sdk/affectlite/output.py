@@ -22,7 +22,7 @@ from typing import IO
 import numpy as np
 
 from affectlite.fusion.late import late_fusion
-from affectlite.labels import EMOTIONS, VALENCE
+from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import FaceEmotion
 
 SCHEMA_VERSION = 1
@@ -63,16 +63,12 @@ class ResultWriter:
         self.stream.flush()
 
 
-def _distribution(probs: np.ndarray) -> dict:
-    emotion = EMOTIONS[int(np.argmax(probs))]
-    return {"probabilities": {k: round(float(v), 4) for k, v in zip(EMOTIONS, probs)}, "emotion": emotion,
-            "valence": VALENCE[emotion]}
 
 
 def _audio_fields(face: FaceEmotion, voice: np.ndarray | None) -> dict:
     face_probs = np.array([face.probabilities[e] for e in EMOTIONS])
-    return {"voice": None if voice is None else _distribution(voice),
-            "fused": _distribution(late_fusion(face_probs, voice))}
+    return {"voice": None if voice is None else describe(voice),
+            "fused": describe(late_fusion(face_probs, voice))}
 
 
 def _round(value: float | None) -> float | None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from affectlite.capture import LatestFrame
 from affectlite.fusion.late import late_fusion
-from affectlite.labels import EMOTIONS, VALENCE
+from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
 from affectlite.states import AlertOptions, StateOptions, StateTracker
@@ -47,10 +47,6 @@ def make_source(config: dict[str, Any]) -> FrameSource:
     return PiCameraSource(config["width"], config["height"], config["fps"])
 
 
-def _distribution(probs: np.ndarray) -> dict[str, Any]:
-    emotion = EMOTIONS[int(np.argmax(probs))]
-    return {"emotion": emotion, "valence": VALENCE[emotion],
-            "probabilities": {k: round(float(v), 4) for k, v in zip(EMOTIONS, probs)}}
 
 
 def cpu_temperature() -> float | None:
@@ -207,10 +203,10 @@ class Service:
                    "persons": persons}
         if self.speech is not None:
             voice = None if self.privacy else self.voice
-            payload["voice"] = None if voice is None else _distribution(voice)
+            payload["voice"] = None if voice is None else describe(voice)
             for person in persons:
                 face = np.array([person["probabilities"][e] for e in EMOTIONS])
-                person["fused"] = _distribution(late_fusion(face, voice))
+                person["fused"] = describe(late_fusion(face, voice))
         return payload
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:
