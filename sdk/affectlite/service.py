@@ -24,6 +24,7 @@ from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
 from affectlite.states import AlertOptions, StateOptions, StateTracker
+from affectlite.systemd import SystemdNotifier
 from affectlite.tracker import IouTracker
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,10 @@ class StdoutSink:
 
 
 class Service:
-    def __init__(self, config: dict[str, dict[str, Any]], source: FrameSource | None = None, sink=None):
+    def __init__(self, config: dict[str, dict[str, Any]], source: FrameSource | None = None, sink=None,
+                 notifier: SystemdNotifier | None = None):
         self.config = config
+        self.notifier = notifier or SystemdNotifier()
         r = config["recognizer"]
         self.recognizer = EmotionRecognizer(RecognizerOptions(
             expression_model=r["model"] or None, detector=r["detector"], min_face_score=r["min_face_score"],
@@ -244,12 +247,17 @@ class Service:
                 self.microphone.close()
             raise
         self.sink.start()
+        self.notifier.ready(f"{self.source.name} open, publishing")
+        watchdog_s = self.notifier.watchdog_s
         next_voice = time.monotonic()
         max_fps = self.config["recognizer"]["max_fps"]
         stats_every = self.config["mqtt"]["stats_interval_s"]
         started = last_stats = time.monotonic()
         interval = 1.0 / max_fps
         next_due = started
+        # The watchdog is fed only while frames keep coming: a camera that stops delivering for
+        # half the watchdog period gets the service restarted by systemd.
+        last_frame_at = last_ping = started
         try:
             while not self._stop.is_set():
                 if duration is not None and time.monotonic() - started >= duration:
@@ -257,6 +265,11 @@ class Service:
                 frame = self._capture.get(timeout=0.25)
                 now = time.monotonic()
                 self.sink.pump()
+                if frame is not None:
+                    last_frame_at = now
+                if watchdog_s and now - last_ping >= watchdog_s / 4 and now - last_frame_at < watchdog_s / 2:
+                    self.notifier.watchdog()
+                    last_ping = now
                 if self.speech is not None and now >= next_voice:
                     next_voice = now + self.config["audio"]["interval_s"]
                     seconds = self.speech.frames / 100.0
@@ -285,17 +298,22 @@ class Service:
                         "frame": frame.number, "faces": [f.as_dict() for f in faces],
                     })
                 if now - last_stats >= stats_every:
-                    self.sink.publish_stats(self.stats_payload(now - last_stats))
+                    stats = self.stats_payload(now - last_stats)
+                    self.sink.publish_stats(stats)
+                    self.notifier.status(f"{stats['inference_fps']} frames/s analysed, "
+                                         f"{stats['queued_messages']} messages queued")
                     self.counters.latencies_ms.clear()
                     last_stats = now
             if self._capture.error is not None:
                 raise RuntimeError(f"capture failed: {self._capture.error}")
         finally:
+            self.notifier.stopping()
             if self.microphone is not None:
                 self.microphone.close()
             self._capture.stop()
             self.sink.close()
             self.recognizer.close()
+            self.notifier.close()
         return self.counters
 
     def _publish(self, events, now: float) -> None:
