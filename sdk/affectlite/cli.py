@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
-    sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
+    doctor = sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
+    doctor.add_argument("--config", type=Path,
+                        help="also check this configuration: its models where they will run, the broker")
     return parser
 
 
@@ -193,8 +195,9 @@ def _run(args) -> int:
 def _doctor(args) -> int:
     from affectlite.doctor import report
 
-    print(report())
-    return 0
+    text, ok = report(args.config)
+    print(text)
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ def edgetpu_line() -> str:
         name = library_name()
         ctypes.CDLL(name)
     except OSError as exc:
-        return f"runtime library not found ({exc}); install libedgetpu1-std for a Coral"
+        return f"runtime library not found ({exc}); install the Edge TPU runtime for a Coral (README: Coral)"
     try:
         load_edgetpu_delegate()
         return f"{name} loaded, an Edge TPU answered"
@@ -83,7 +83,55 @@ def bundled_models() -> list[str]:
     return lines
 
 
-def report() -> str:
+def configuration_lines(path: Path) -> tuple[list[str], bool]:
+    """What ``affectlite run --config path`` would meet: the models where they will run, the broker.
+
+    Returns the lines and whether the service can start; it loads the models for real (a Coral
+    configuration is confirmed only when its compiled model runs on the Edge TPU).
+    """
+    import socket
+
+    from affectlite import config as configuration
+    from affectlite.classifiers.expression import ExpressionClassifier
+
+    try:
+        config = configuration.load(path)
+    except (ValueError, OSError) as exc:
+        return [f"PROBLEM: {exc}"], False
+    lines, ok = [f"{path}: valid"], True
+    r = config["recognizer"]
+    try:
+        classifier = ExpressionClassifier(r["model"] or None, r["threads"], r["edgetpu"], r["edgetpu_device"] or None)
+        where = "Edge TPU" if classifier.placement.on_edgetpu else "CPU"
+        lines.append(f"expression model: {classifier.placement.model.name} on the {where} ({classifier.placement.reason})")
+        classifier.close()
+    except (ValueError, OSError, RuntimeError) as exc:
+        lines.append(f"PROBLEM: expression model: {exc}")
+        ok = False
+    if config["audio"]["enabled"]:
+        from affectlite.classifiers.speech import SpeechClassifier
+
+        try:
+            SpeechClassifier(config["audio"]["model"] or None, r["threads"])
+            lines.append("speech model: loads")
+        except (ValueError, OSError, RuntimeError) as exc:
+            lines.append(f"PROBLEM: speech model: {exc}")
+            ok = False
+    mqtt = config["mqtt"]
+    if mqtt["enabled"]:
+        target = f"{mqtt['host']}:{mqtt['port']}"
+        try:
+            socket.create_connection((mqtt["host"], mqtt["port"]), timeout=2).close()
+            lines.append(f"MQTT broker {target}: reachable, topics under {mqtt['prefix']}/{mqtt['device_id']}/")
+        except OSError as exc:
+            # Not fatal: the service starts and queues events until the broker answers.
+            lines.append(f"MQTT broker {target}: not reachable ({exc}); events will queue "
+                         f"(up to {mqtt['queue_max_messages']}) until it is")
+    return lines, ok
+
+
+def report(config: Path | None = None) -> tuple[str, bool]:
+    """The report text, and False when the given configuration cannot run."""
     sections = [
         ("system", [f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"]),
         ("interpreter", [interpreter_line()]),
@@ -92,4 +140,8 @@ def report() -> str:
         ("microphones", microphones() or ["none found"]),
         ("bundled models", bundled_models() or ["none"]),
     ]
-    return "\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in lines) for title, lines in sections)
+    ok = True
+    if config is not None:
+        lines, ok = configuration_lines(config)
+        sections.append(("configuration", lines))
+    return "\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in lines) for title, lines in sections), ok

@@ -58,7 +58,7 @@ def load_edgetpu_delegate(device: str | None = None, load_delegate: Callable[...
     try:
         ctypes.CDLL(name)
     except OSError as exc:
-        raise OSError(f"{name} not found: install the Edge TPU runtime (apt install libedgetpu1-std) ({exc})") from exc
+        raise OSError(f"{name} not found: install the Edge TPU runtime (libedgetpu1-std built for current TensorFlow Lite; README, Coral) ({exc})") from exc
     load = load_delegate or _load_delegate_function()
     try:
         return load(name, options)

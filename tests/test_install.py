@@ -1,0 +1,99 @@
+"""Installing on a device: the install script's steps (dry run) and `affectlite doctor --config`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from affectlite.cli import main
+from broker import free_port
+
+REPO = Path(__file__).parents[1]
+SCRIPT = REPO / "scripts" / "install-pi.sh"
+
+
+def dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), "--dry-run", *args], capture_output=True, text=True, timeout=60)
+
+
+def commands(result: subprocess.CompletedProcess) -> list[str]:
+    return [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+
+
+def test_raspberry_pi_steps_in_order():
+    result = dry_run("--target", "raspberry-pi-4")
+    assert result.returncode == 0, result.stderr
+    steps = commands(result)
+    apt = next(c for c in steps if c.startswith("apt-get install"))
+    assert {"python3-picamera2", "libportaudio2", "python3-pyaudio", "python3-venv"} <= set(apt.split())
+    venv = steps.index("python3 -m venv --system-site-packages /opt/affectlite/venv")
+    pip = next(i for i, c in enumerate(steps) if c.startswith("/opt/affectlite/venv/bin/pip install") and "[pi,audio]" in c)
+    config = steps.index(f"install -D -m 0644 {REPO}/firmware_configs/raspberry-pi-4.toml /etc/affectlite/config.toml")
+    unit = steps.index(f"install -m 0644 {REPO}/firmware_configs/affectlite.service /etc/systemd/system/affectlite.service")
+    doctor = steps.index("runuser -u affectlite -- /opt/affectlite/venv/bin/affectlite doctor --config /etc/affectlite/config.toml")
+    assert steps.index(apt) < venv < pip < config < unit < doctor < steps.index("systemctl enable --now affectlite")
+    assert any("--groups video,audio affectlite" in c for c in steps)
+    assert not any("mosquitto" in c for c in steps)                  # no broker unless asked
+
+
+def test_broker_option_installs_the_shipped_mosquitto_files():
+    steps = commands(dry_run("--target", "raspberry-pi-5", "--broker"))
+    assert f"install -m 0644 {REPO}/firmware_configs/mosquitto/affectlite.conf /etc/mosquitto/conf.d/affectlite.conf" in steps
+    assert any(c.startswith("mosquitto_passwd -c -b /etc/mosquitto/affectlite.passwd") and c.endswith("<generated>")
+               for c in steps)
+
+
+def test_coral_needs_the_compiled_model_and_copies_it_with_its_twin(tmp_path):
+    result = dry_run("--target", "coral-usb")
+    assert result.returncode == 2 and "needs --edgetpu-model" in result.stderr
+    compiled = tmp_path / "face_expression_int8_edgetpu.tflite"
+    compiled.write_bytes(b"x")
+    result = dry_run("--target", "coral-usb", "--edgetpu-model", str(compiled))
+    assert result.returncode == 2 and "face_expression_int8.json must sit beside it" in result.stderr
+    (tmp_path / "face_expression_int8.tflite").write_bytes(b"x")
+    (tmp_path / "face_expression_int8.json").write_text("{}")
+    result = dry_run("--target", "coral-dev-board", "--edgetpu-model", str(compiled))
+    assert result.returncode == 0, result.stderr
+    steps = commands(result)
+    assert any(c.startswith("install -m 0644") and c.endswith("/var/lib/affectlite/models/") and str(compiled) in c
+               for c in steps)
+    assert any("plugdev" in c for c in steps) and any("apex" in c for c in steps)
+    assert "Edge TPU runtime must already be installed" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "--target is required"),
+    (("--target", "toaster"), "unknown target 'toaster'"),
+    (("--target", "raspberry-pi-4", "--fast"), "unknown option '--fast'"),
+])
+def test_bad_arguments(args, message):
+    result = dry_run(*args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_doctor_confirms_a_configuration(tmp_path, capsys, broker):
+    config = tmp_path / "device.toml"
+    config.write_text(f"[recognizer]\nthreads = 2\n[mqtt]\nport = {broker.port}\ndevice_id = \"hall\"\n")
+    assert main(["doctor", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "expression model: face_expression_int8.tflite on the CPU (edgetpu = off)" in out
+    assert f"MQTT broker localhost:{broker.port}: reachable, topics under affectlite/hall/" in out
+
+
+def test_doctor_names_what_stops_a_coral_configuration(capsys):
+    assert main(["doctor", "--config", str(REPO / "firmware_configs" / "coral-usb.toml")]) == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM: expression model:" in out and "face_expression_int8_edgetpu.tflite" in out
+
+
+def test_doctor_with_a_broken_configuration_or_absent_broker(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[recognizer]\nthread = 2\n")
+    assert main(["doctor", "--config", str(bad)]) == 1
+    assert "PROBLEM:" in capsys.readouterr().out
+    away = tmp_path / "away.toml"
+    away.write_text(f"[mqtt]\nport = {free_port()}\n")
+    assert main(["doctor", "--config", str(away)]) == 0          # the service would start and queue
+    assert "not reachable" in capsys.readouterr().out
