@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ def run(script, *args):
 
 
 def test_analyze_video():
-    result = run("analyze_video.py")
+    result = run("python_api/analyze_video.py")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) >= 8 and all("face #1" in line for line in lines)
@@ -26,26 +25,93 @@ def test_analyze_photo(tmp_path, frame):
     from PIL import Image
 
     Image.fromarray(frame).save(tmp_path / "photo.png")
-    result = run("analyze_photo.py", tmp_path / "photo.png")
+    result = run("python_api/analyze_photo.py", tmp_path / "photo.png")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1 face(s)")
 
 
-def test_watch_events(broker):
-    """Runs against a real broker, receives the retained availability, and is stopped."""
+def test_photos_and_video(tmp_path, frame):
+    from PIL import Image
+
+    Image.fromarray(frame).save(tmp_path / "one.png")
+    Image.fromarray(frame[:, ::-1]).save(tmp_path / "two.jpg")
+    (tmp_path / "notes.txt").write_text("not a photo")
+    result = run("python_api/photos_and_video.py", tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["one.png", "two.jpg"]
+    video = [line for line in lines if line.startswith("video")]
+    assert len(video) >= 3 and all("#1 " in line for line in video)
+
+
+class Webhook:
+    """A local HTTP endpoint standing in for Home Assistant's webhook: records what is posted."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/webhook/affectlite"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_alerts_reach_the_webhook_also_those_sent_while_it_was_away(broker):
+    import json
+
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from broker import wait_for
+
+    alert = {"v": 1, "id": "a" * 32, "type": "alert", "time": 1.0, "track_id": 2, "alert": "negative_valence",
+             "held_s": 6.2, "evidence": {"angry": 0.62, "disgust": 0.02, "fear": 0.05, "happy": 0.01,
+                                         "neutral": 0.2, "sad": 0.08, "surprise": 0.02}}
     device = mqtt.Client(CallbackAPIVersion.VERSION2)
     device.connect("127.0.0.1", broker.port)
     device.loop_start()
-    device.publish("affectlite/lobby/availability", "online", qos=1, retain=True).wait_for_publish(5)
-    device.loop_stop()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "watch_events.py"), "127.0.0.1", str(broker.port)],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": ""})
+    send = lambda topic, payload: device.publish(topic, payload, qos=1).wait_for_publish(5)
+    hook = Webhook()
+    command = [sys.executable, str(EXAMPLES / "alerts" / "alerts.py"), "--host", "127.0.0.1", "--port", str(broker.port),
+               "--webhook", hook.url, "--client-id", "alerts-test"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        line = proc.stdout.readline()
+        assert proc.stdout.readline().startswith("listening on 127.0.0.1")
+        send("affectlite/lobby/availability", "online")
+        assert wait_for(lambda: any(p["text"] == "lobby: online" for p in hook.received)), hook.received
+        send("affectlite/lobby/events", json.dumps({**alert, "type": "face_appeared"}))   # not an alert
+        send("affectlite/lobby/events", "{not json")                                       # malformed
+        send("affectlite/lobby/events", json.dumps(alert))
+        assert wait_for(lambda: len(hook.received) == 2)
+        assert hook.received[1]["text"] == "lobby: ALERT negative valence (held 6 s by person 2; mostly angry 62%)"
+        assert hook.received[1]["event"]["id"] == alert["id"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    assert line.strip() == "affectlite/lobby/availability online"
+    # While the subscriber is down an alert is raised; its persistent session gets it on return.
+    send("affectlite/hall/events", json.dumps({**alert, "id": "b" * 32, "alert": "negative_share", "share": 0.67,
+                                              "people": 3}))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: any(p["event"] and p["event"]["id"] == "b" * 32 for p in hook.received), timeout=15)
+        assert hook.received[-1]["text"] == "hall: ALERT negative share (67% of 3 people; mostly angry 62%)"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        hook.close()
+        device.loop_stop()

@@ -1,6 +1,6 @@
 """Print the dominant emotion of every face, five times a second, in a video (default: the sample clip).
 
-    python examples/analyze_video.py [VIDEO]
+    python examples/python_api/analyze_video.py [VIDEO]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Find every face in a photo and print what it expresses.
 
-    python examples/analyze_photo.py PHOTO
+    python examples/python_api/analyze_photo.py PHOTO
 """
 
 import sys

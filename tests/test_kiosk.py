@@ -1,0 +1,115 @@
+"""The kiosk page in a real headless Chromium, fed by the real service through Mosquitto's WebSocket listener.
+
+frames -> Service -> Mosquitto -> MQTT over WebSocket -> examples/kiosk -> what the screen shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from affectlite import config as configuration
+from affectlite.service import Service
+from affectlite.sources.memory import MemorySource
+from broker import Broker, free_port, wait_for
+from conftest import read_frames
+
+KIOSK = Path(__file__).parents[1] / "examples" / "kiosk"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+POSITIVE = (0x1B, 0x9E, 0x5A)          # --positive in index.html
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def ws_broker(tmp_path):
+    ws_port = free_port()
+    broker = Broker(tmp_path, extra=f"listener {ws_port}\nprotocol websockets\nallow_anonymous true\n").start()
+    assert wait_for(lambda: listening(ws_port))
+    broker.ws_port = ws_port
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def kiosk_server():
+    """The page served as a kiosk would: a static folder over HTTP."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(KIOSK))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    server.shutdown()
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1024,600"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def text(browser, element_id: str) -> str:
+    """The element's text as written (the page capitalises some of it for display)."""
+    return browser.find_element("id", element_id).get_attribute("textContent")
+
+
+def test_kiosk_shows_the_mood_of_the_people_in_view(ws_broker, kiosk_server, browser, happy_clip, tmp_path):
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=lobby")
+    assert wait_for(lambda: text(browser, "status") == "connected", timeout=15)
+    assert text(browser, "mood") == "—"                             # nothing published yet
+
+    config = configuration.validate({
+        "mqtt": {"port": ws_broker.port, "device_id": "lobby", "queue_path": str(tmp_path / "q.sqlite3")},
+        "states": {"min_duration_s": 0.3}, "recognizer": {"max_fps": 30}}, environ={})
+    service = Service(config, source=MemorySource(read_frames(happy_clip) * 6, fps=30))
+    runner = threading.Thread(target=service.run)
+    runner.start()
+    try:
+        assert wait_for(lambda: text(browser, "mood") == "happy", timeout=30), text(browser, "mood")
+        assert text(browser, "people") == "1 person"
+        person = browser.find_element("css selector", "#persons li")
+        assert person.get_attribute("textContent") == "#1 happy" and person.get_attribute("data-valence") == "positive"
+
+        shot = tmp_path / "kiosk.png"
+        body_class = lambda: browser.find_element("tag name", "body").get_attribute("class")
+        for _ in range(5):             # a screenshot taken while the valence stayed positive
+            before = body_class()
+            browser.save_screenshot(str(shot))
+            if before == body_class() == "valence-positive":
+                break
+        pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+        background = np.mean(np.all(np.abs(pixels.astype(int) - POSITIVE) <= 3, axis=1))
+        assert background > 0.5                                      # the screen is mostly the positive colour
+        assert pixels.std() > 10                                     # and has writing on it
+    finally:
+        service.stop()
+        runner.join(timeout=30)
+    # A clean stop publishes 'offline': the screen says so rather than showing a stale mood.
+    assert wait_for(lambda: text(browser, "mood") == "offline", timeout=15)
+    assert browser.find_element("tag name", "body").get_attribute("class") == "valence-none"
