@@ -115,3 +115,19 @@ def test_alerts_reach_the_webhook_also_those_sent_while_it_was_away(broker):
         proc.wait(timeout=10)
         hook.close()
         device.loop_stop()
+
+
+def test_custom_model_end_to_end(tmp_path, publictest_path):
+    """Train, convert with another input contract and label order, check, configure, analyse."""
+    import json
+
+    result = subprocess.run([sys.executable, str(EXAMPLES / "custom_model" / "custom_model.py"), "--out", str(tmp_path),
+                             "--data", str(publictest_path), "--samples", "1500", "--epochs", "1"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "summary: 6 of 6 ops on the Edge TPU, 0 on the CPU -> every op mappable" in result.stdout
+    card = json.loads((tmp_path / "my_model_int8.json").read_text())
+    assert card["labels"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert card["input"]["shape"] == [1, 64, 64, 1] and card["input"]["value_range"] == [-1.0, 1.0]
+    assert "faces analysed by my model in the sample clip" in result.stdout
+    assert int(result.stdout.split(" faces analysed")[0].split()[-1]) >= 4
