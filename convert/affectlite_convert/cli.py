@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--record", action="store_true",
                     help="write the figures and this command into each TFLite model's card")
 
+    ex = sub.add_parser("explain", help="heat maps of what an expression model's decision rests on")
+    ex.add_argument("model", type=Path, help=".keras/.h5 (Grad-CAM) or .tflite with its card (occlusion)")
+    ex.add_argument("images", type=Path, nargs="+", help="photos (faces are found and aligned) or face crops")
+    ex.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    ex.add_argument("--crops", action="store_true", help="the images are face crops already: no detection")
+    ex.add_argument("--method", choices=["auto", "gradcam", "occlusion"], default="auto",
+                    help="auto: Grad-CAM for Keras models, occlusion for TFLite models")
+    ex.add_argument("--top", type=int, default=3, help="classes to print per face")
+    ex.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
+
     chk = sub.add_parser("edgetpu-check", help="can the Edge TPU compiler map this model, op by op?")
     chk.add_argument("model", type=Path)
     chk.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if installed")
@@ -286,10 +296,32 @@ def _edgetpu_check(args) -> int:
     return 0 if ok else 1
 
 
+def _explain(args) -> int:
+    from affectlite.sources.images import MediaError
+    from affectlite_convert.explain import explain_image, load_explainer
+
+    explainer = load_explainer(args.model, args.method, args.input_range)
+    failed = 0
+    for path in args.images:
+        try:
+            results = explain_image(explainer, path, args.out, crops=args.crops, top_k=args.top)
+        except (MediaError, OSError) as exc:
+            print(f"{PROG}: {path}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if not results:
+            print(f"{path}: no face found")
+        for r in results:
+            top = ", ".join(f"{name} {p:.2f}" for name, p in r.top)
+            print(f"{path} face {r.face}: {top} -> {r.crop_png}" + (f", {r.photo_png}" if r.photo_png else ""))
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check}
+    handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check,
+                "explain": _explain}
     try:
         return handlers[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:

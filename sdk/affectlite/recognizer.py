@@ -20,7 +20,7 @@ import numpy as np
 
 from affectlite.classifiers.expression import ExpressionClassifier
 from affectlite.faces.align import AlignOptions, aligned_crop
-from affectlite.faces.blazeface import BlazeFaceDetector
+from affectlite.faces.blazeface import BlazeFaceDetector, Face
 from affectlite.labels import EMOTIONS, VALENCE, Valence
 from affectlite.runtime.edgetpu import MODES, EdgeTpuMode
 from affectlite.sources.video_file import read_video
@@ -97,15 +97,22 @@ class EmotionRecognizer:
     def create_from_options(cls, options: RecognizerOptions) -> "EmotionRecognizer":
         return cls(options)
 
-    def analyze_image(self, rgb: np.ndarray, tracker: IouTracker | None = None) -> list[FaceEmotion]:
-        """Every face in an RGB uint8 image, largest first; an image without faces gives []."""
+    def face_crops(self, rgb: np.ndarray, size: int | None = None,
+                   channels: int | None = None) -> list[tuple[Face, np.ndarray]]:
+        """Every usable face, largest first, with its aligned crop (by default as the expression
+        model takes it; another model's size and channels for tools such as explanations)."""
         faces = [f for f in self.detector.detect(rgb) if min(f.width, f.height) >= self.options.min_face_size]
         faces = sorted(faces, key=lambda f: f.width * f.height, reverse=True)[: self.options.max_faces]
-        track_ids = tracker.update([f.box for f in faces]) if tracker is not None else [None] * len(faces)
-        height, width = self.classifier.input_size
+        size = size or self.classifier.input_size[0]
+        channels = channels or self.classifier.channels
+        return [(face, aligned_crop(rgb, face, size, channels, self.options.align)) for face in faces]
+
+    def analyze_image(self, rgb: np.ndarray, tracker: IouTracker | None = None) -> list[FaceEmotion]:
+        """Every face in an RGB uint8 image, largest first; an image without faces gives []."""
+        crops = self.face_crops(rgb)
+        track_ids = tracker.update([f.box for f, _ in crops]) if tracker is not None else [None] * len(crops)
         results = []
-        for face, track_id in zip(faces, track_ids):
-            crop = aligned_crop(rgb, face, height, self.classifier.channels, self.options.align)
+        for (face, crop), track_id in zip(crops, track_ids):
             probs = self.classifier.classify(crop)
             emotion = EMOTIONS[int(np.argmax(probs))]
             results.append(FaceEmotion(
