@@ -137,3 +137,29 @@ def test_doctor(capsys):
     assert "ai-edge-litert" in out
     assert "Edge TPU:" in out and "libedgetpu" in out
     assert "face_detection_short_range.tflite" in out and "ok" in out
+
+
+def test_explain_writes_heat_maps_beside_the_annotated_output(tmp_path, frame, happy_clip, capsys):
+    import av
+    from PIL import Image
+
+    Image.fromarray(frame).save(tmp_path / "photo.png")
+    out = tmp_path / "annotated"
+    assert main(["analyze", str(tmp_path / "photo.png"), str(happy_clip), "--fps", "4", "--no-audio",
+                 "--annotate", str(out), "--explain"]) == 0
+    annotated = np.asarray(Image.open(out / "photo_annotated.png"))
+    explained = np.asarray(Image.open(out / "photo_annotated_explain.png"))
+    assert explained.shape == annotated.shape
+    changed = np.any(explained != annotated, axis=2)
+    ys, xs = np.nonzero(changed)
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    x0, y0, x1, y1 = record["box"]
+    assert x0 - 20 < xs.mean() < x1 + 20 and y0 - 20 < ys.mean() < y1 + 20     # the map sits on the face
+    assert changed.mean() < 0.3                                                 # and nowhere else
+    with av.open(str(out / f"{happy_clip.stem}_annotated_explain.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) >= 6
+
+
+def test_explain_needs_annotate(capsys):
+    assert main(["analyze", "--explain"]) == 2
+    assert "add --annotate" in capsys.readouterr().err

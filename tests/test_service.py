@@ -54,6 +54,7 @@ def test_frames_to_events_state_stats_and_commands(broker, tmp_path, happy_frame
         commander.publish("affectlite/lobby/set/privacy", "ON", qos=1)
         assert wait_for(lambda: watcher.on("affectlite/lobby/privacy/state"), timeout=10)
         assert wait_for(lambda: json.loads(watcher.on("affectlite/lobby/state")[-1])["privacy"] is True, timeout=10)
+        assert all("explain" not in p for s in watcher.on("affectlite/lobby/state") for p in json.loads(s)["persons"])
         privacy_state = json.loads(watcher.on("affectlite/lobby/state")[-1])
         assert privacy_state["persons"] == [] and privacy_state["people"] == 0
         share = json.loads(watcher.on("affectlite/lobby/negative_share/state")[0])
@@ -129,7 +130,8 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
 
     config = service_config(broker, tmp_path)
     config["audio"]["enabled"] = True
-    watcher = Subscriber(broker.port, ["affectlite/lobby/state"])
+    config["explain"]["enabled"] = True
+    watcher = Subscriber(broker.port, ["affectlite/lobby/state", "affectlite/lobby/events"])
     service = Service(config, source=MemorySource(happy_frames, fps=30))
     service.run()
     states = [json.loads(p) for p in watcher.on("affectlite/lobby/state")]
@@ -139,6 +141,19 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
         jsonschema.validate(state, schema("mqtt-state"))
     person = with_people[-1]["persons"][0]
     assert set(person["fused"]["probabilities"]) == set(person["probabilities"])
+    # explain.enabled: what the fused result rests on, e.g. "face: happy 0.62, voice: angry 0.71"
+    explained = person["explain"]
+    assert explained["emotion"] == person["fused"]["emotion"]
+    assert explained["summary"] == (f"face: {explained['modalities']['face']['emotion']} "
+                                    f"{explained['modalities']['face']['p']:.2f}, voice: "
+                                    f"{with_people[-1]['voice']['emotion']} {explained['modalities']['voice']['p']:.2f}")
+    shares = [m["share"] for m in explained["modalities"].values()]
+    assert sum(shares) == pytest.approx(1.0, abs=2e-3)
+    events = [json.loads(p) for p in watcher.on("affectlite/lobby/events")]
+    changes = [e for e in events if e["type"] == "state_changed"]
+    assert changes and all("voice" in e["explain"]["modalities"] for e in changes)
+    for event in events:
+        jsonschema.validate(event, schema("mqtt-event"))
     watcher.close()
 
 

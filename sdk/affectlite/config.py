@@ -88,6 +88,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cooldown_s": Key((int, float), 30.0, "quiet time after an alert before the same alert again",
                           check=_non_negative, allowed=">= 0"),
     },
+    "explain": {
+        "enabled": Key(bool, False, "add to states and events what each decision rests on: each modality's "
+                                    "emotion, its share of the fused result, and the margin between the top two classes"),
+    },
     "audio": {
         "enabled": Key(bool, False, "listen with a microphone and add the voice to states (needs the audio extra)"),
         "device": Key(int, -1, "PortAudio input device index (-1: the default input)", check=lambda v: v >= -1,

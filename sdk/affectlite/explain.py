@@ -102,3 +102,20 @@ def contributions(modalities: dict[str, np.ndarray | None], weights: dict[str, f
                        "share": round(float(weights[name] * probs[winner] / total / max(fused[winner], 1e-9)), 4)}
     summary = ", ".join(f"{name}: {part['emotion']} {part['p']:.2f}" for name, part in parts.items())
     return {"emotion": EMOTIONS[winner], "margin": round(margin(fused), 4), "modalities": parts, "summary": summary}
+
+
+def explain_frame(recognizer, rgb: np.ndarray) -> np.ndarray:
+    """The frame with every face's occlusion map for its predicted class laid over it.
+
+    ``recognizer`` is an :class:`affectlite.recognizer.EmotionRecognizer`; the maps are made on
+    the same aligned crops and the same model that produced the results.
+    """
+    heat = np.zeros(rgb.shape[:2], np.float32)
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    classify = recognizer.classifier.classify
+    for face, crop in recognizer.face_crops(rgb):
+        target = int(np.argmax(classify(crop)))
+        placed, inside = heat_on_frame(rgb.shape, face, occlusion_map(classify, crop, target),
+                                       recognizer.options.align)
+        heat, mask = np.maximum(heat, placed), np.maximum(mask, inside)
+    return overlay(rgb, heat, mask=mask)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from affectlite.capture import LatestFrame
-from affectlite.fusion.late import late_fusion
+from affectlite.explain import contributions
+from affectlite.fusion.late import FACE_WEIGHT, late_fusion
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
@@ -134,6 +135,7 @@ class Service:
             device = config["audio"]["device"]
             self.microphone = Microphone(None if device < 0 else device)
             self.speech = SpeechClassifier(config["audio"]["model"] or None, r["threads"])
+        self.explain = config["explain"]["enabled"]
         self.paused = False
         self.privacy = False
         self.counters = Counters()
@@ -204,13 +206,22 @@ class Service:
         payload = {"v": 1, "people": len(persons), "paused": self.paused, "privacy": self.privacy,
                    "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
                    "persons": persons}
+        voice = None if self.privacy else self.voice
         if self.speech is not None:
-            voice = None if self.privacy else self.voice
             payload["voice"] = None if voice is None else describe(voice)
-            for person in persons:
-                face = np.array([person["probabilities"][e] for e in EMOTIONS])
+        for person in persons:
+            face = np.array([person["probabilities"][e] for e in EMOTIONS])
+            if self.speech is not None:
                 person["fused"] = describe(late_fusion(face, voice))
+            if self.explain:
+                person["explain"] = self.explanation(face)
         return payload
+
+    def explanation(self, face: np.ndarray) -> dict[str, Any]:
+        """Each modality's say in the fused result (face alone when there is no microphone)."""
+        voice = self.voice if self.speech is not None and not self.privacy else None
+        return contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
+                             late_fusion(face, voice))
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:
         lat = np.array(self.counters.latencies_ms) if self.counters.latencies_ms else None
@@ -320,7 +331,10 @@ class Service:
         for event in events:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
-            self.sink.publish_event(event.payload())
+            payload = event.payload()
+            if self.explain and "evidence" in payload:
+                payload["explain"] = self.explanation(np.array([payload["evidence"][e] for e in EMOTIONS]))
+            self.sink.publish_event(payload)
             self.counters.events += 1
         payload = self.state_payload(now)
         # Retained state goes out when something a subscriber acts on changes (people, their
