@@ -88,6 +88,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cooldown_s": Key((int, float), 30.0, "quiet time after an alert before the same alert again",
                           check=_non_negative, allowed=">= 0"),
     },
+    "text": {
+        "enabled": Key(bool, False, "accept captions or transcript lines (MQTT set/text, Service.add_text) and "
+                                    "combine their valence with the faces' (needs the text extra)"),
+        "weight": Key(float, 0.25, "weight of the text in the combined valence", check=_unit, allowed="0..1"),
+        "ttl_s": Key((int, float), 15.0, "how long a line of text counts after it arrives", check=_positive,
+                     allowed="> 0"),
+    },
     "explain": {
         "enabled": Key(bool, False, "add to states and events what each decision rests on: each modality's "
                                     "emotion, its share of the fused result, and the margin between the top two classes"),

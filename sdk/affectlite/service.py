@@ -21,6 +21,7 @@ import numpy as np
 from affectlite.capture import LatestFrame
 from affectlite.explain import contributions
 from affectlite.fusion.late import FACE_WEIGHT, late_fusion
+from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
@@ -109,6 +110,13 @@ class Service:
                  notifier: SystemdNotifier | None = None):
         self.config = config
         self.notifier = notifier or SystemdNotifier()
+        self.explain = config["explain"]["enabled"]
+        self.text_scorer = None
+        self._text: tuple[float, Any] | None = None      # (arrival, TextValence) of the latest line
+        if config["text"]["enabled"]:
+            from affectlite.text import TextScorer
+
+            self.text_scorer = TextScorer()
         r = config["recognizer"]
         self.recognizer = EmotionRecognizer(RecognizerOptions(
             expression_model=r["model"] or None, detector=r["detector"], min_face_score=r["min_face_score"],
@@ -135,7 +143,6 @@ class Service:
             device = config["audio"]["device"]
             self.microphone = Microphone(None if device < 0 else device)
             self.speech = SpeechClassifier(config["audio"]["model"] or None, r["threads"])
-        self.explain = config["explain"]["enabled"]
         self.paused = False
         self.privacy = False
         self.counters = Counters()
@@ -190,8 +197,25 @@ class Service:
             self.states.alerts.negative_share = number(text, 0, 1, "negative_share")
             return self.states.alerts.negative_share
 
-        return {"pause": pause, "resume": resume, "paused": set_paused, "privacy": set_privacy,
-                "negative_valence_s": negative_valence_s, "negative_share": negative_share}
+        handlers = {"pause": pause, "resume": resume, "paused": set_paused, "privacy": set_privacy,
+                    "negative_valence_s": negative_valence_s, "negative_share": negative_share}
+        if self.text_scorer is not None:
+            handlers["text"] = lambda text: self.add_text(text).as_dict()
+        return handlers
+
+    def add_text(self, text: str, now: float | None = None):
+        """A caption or transcript line: scored at once, counted for ``text.ttl_s``; the line itself is
+        not kept. Raises ValueError for empty or over-long text (answered on MQTT, not fatal)."""
+        if self.text_scorer is None:
+            raise ValueError("the text stream is off: set [text] enabled = true")
+        scored = self.text_scorer.score(text)
+        self._text = (time.monotonic() if now is None else now, scored)
+        return scored
+
+    def current_text(self, now: float):
+        if self._text is None or self.privacy or now - self._text[0] > self.config["text"]["ttl_s"]:
+            return None
+        return self._text[1]
 
     # -- payloads ----------------------------------------------------------------------------------
     def _wall(self, monotonic: float) -> float:
@@ -215,6 +239,13 @@ class Service:
                 person["fused"] = describe(late_fusion(face, voice))
             if self.explain:
                 person["explain"] = self.explanation(face)
+        if self.text_scorer is not None:
+            text = self.current_text(now)
+            payload["text"] = None if text is None else text.as_dict()
+            room = np.mean([[p.get("fused", p)["probabilities"][e] for e in EMOTIONS] for p in persons], axis=0) \
+                if persons else None
+            payload["combined_valence"] = combine_valence(room, None if text is None else text.probabilities,
+                                                          self.config["text"]["weight"])
         return payload
 
     def explanation(self, face: np.ndarray) -> dict[str, Any]:
@@ -343,7 +374,9 @@ class Service:
         # per frame.
         signature = json.dumps([payload["people"], payload["paused"], payload["privacy"], payload["alert_active"],
                                 [(p["track_id"], p["state"], p["valence"]) for p in payload["persons"]],
-                                (payload.get("voice") or {}).get("emotion")])
+                                (payload.get("voice") or {}).get("emotion"),
+                                (payload.get("combined_valence") or {}).get("valence"),
+                                (payload.get("text") or {}).get("compound")])
         if signature != self._state_signature or now - self._state_sent_at >= STATE_REFRESH_S:
             self._state_signature, self._state_sent_at = signature, now
             self.sink.publish_state(payload)
