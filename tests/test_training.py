@@ -103,3 +103,22 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path, split):
     history = json.loads(state.read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert (run / "face_expression.keras").exists()
+
+
+def test_distillation_mixes_the_teachers_into_the_targets(tmp_path, split, tiny_keras_model):
+    from affectlite_convert.training.train_face import teacher_probabilities
+
+    with np.load(split[0]) as data:
+        x = data["x"][:40, ..., None].astype(np.float32) / 255.0
+    soft = teacher_probabilities((str(tiny_keras_model),), x)
+    assert soft.shape == (40, 7) and np.allclose(soft.sum(axis=1), 1, atol=1e-4)
+    import keras
+
+    teacher = keras.models.load_model(tiny_keras_model)
+    direct = (teacher.predict(x, verbose=0) + teacher.predict(x[:, :, ::-1], verbose=0)) / 2
+    assert np.allclose(soft, direct, atol=1e-5)                   # the mean over the image and its mirror
+
+    recipe = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "teachers": (str(tiny_keras_model),), "distill_weight": 0.5})
+    train_face(split[0], split[1], tmp_path / "run", recipe, verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["recipe"]["teachers"] == [str(tiny_keras_model)] and state["recipe"]["distill_weight"] == 0.5

@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--learning-rate", type=float, default=2e-3)
     face.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                       help="keep an exponential moving average of the weights, e.g. 0.999 (default: off)")
+    face.add_argument("--teacher", type=Path, action="append", default=[],
+                      help="a trained face model to distil from (repeat for an ensemble)")
+    face.add_argument("--distill", type=float, default=0.5, metavar="WEIGHT",
+                      help="share of the teachers' probabilities in the targets (with --teacher)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     speech = train_sub.add_parser("speech", help="the speech-emotion CNN on RAVDESS, split by actor")
@@ -180,8 +184,14 @@ def _train_face(args) -> int:
     val = args.val or args.data / "fer2013_publictest.npz"
     if not 0.0 <= args.ema < 1.0:
         raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
+    if not 0.0 <= args.distill <= 1.0:
+        raise ValueError(f"--distill must be in [0, 1], got {args.distill}")
+    for teacher in args.teacher:
+        if not teacher.exists():
+            raise ValueError(f"--teacher {teacher}: no such model")
     recipe = FaceRecipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        ema_momentum=args.ema)
+                        ema_momentum=args.ema, teachers=tuple(str(t.resolve()) for t in args.teacher),
+                        distill_weight=args.distill if args.teacher else 0.0)
     final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
     deploy = export_for_deployment(final, args.out / "face_expression.keras")
     print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --calibration {train} --quant int8 "

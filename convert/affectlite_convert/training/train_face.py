@@ -30,6 +30,11 @@ class FaceRecipe:
     class_weight_power: float = 0.5
     #: Exponential moving average of the weights (0: off); the averaged weights are the result.
     ema_momentum: float = 0.0
+    #: Knowledge distillation: trained models whose averaged probabilities (each also on the
+    #: mirrored image) are mixed into the targets with ``distill_weight``. An ensemble teaches a
+    #: single network of the same size what one run alone does not find.
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.0
     seed: int = 1234
     model: FaceCnnSpec = field(default_factory=FaceCnnSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -47,19 +52,37 @@ def _as_float_images(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
+def teacher_probabilities(teachers: tuple[str, ...], x: np.ndarray) -> np.ndarray:
+    """Mean probabilities of the teacher models over the images and their mirror images."""
+    import keras
+
+    total = np.zeros((len(x), len(EMOTIONS)), np.float32)
+    for path in teachers:
+        model = keras.models.load_model(path, compile=False)
+        for images in (x, x[:, :, ::-1]):
+            total += model.predict(images, batch_size=512, verbose=0)
+    return total / (2 * len(teachers))
+
+
 def _datasets(train: FaceSet, val: FaceSet, recipe: FaceRecipe):
     import tensorflow as tf
 
     weights = class_weights(train.class_counts(), recipe.class_weight_power).astype(np.float32)
     num_classes = len(EMOTIONS)
-
-    def train_batch(images, labels):
-        images = augment_batch(images, recipe.augment)
-        return images, tf.one_hot(labels, num_classes), tf.gather(weights, labels)
-
     x_train = _as_float_images(train.x)
+    hard = np.eye(num_classes, dtype=np.float32)[train.y]
+    if recipe.teachers and recipe.distill_weight > 0:
+        soft = teacher_probabilities(recipe.teachers, x_train)
+        targets = (1 - recipe.distill_weight) * hard + recipe.distill_weight * soft
+    else:
+        targets = hard
+
+    def train_batch(images, target, labels):
+        images = augment_batch(images, recipe.augment)
+        return images, target, tf.gather(weights, labels)
+
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, train.y))
+        tf.data.Dataset.from_tensor_slices((x_train, targets, train.y))
         .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)
         .batch(recipe.batch_size, drop_remainder=True)
         .map(train_batch, num_parallel_calls=tf.data.AUTOTUNE)
