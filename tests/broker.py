@@ -60,6 +60,16 @@ class Broker:
             self.proc.wait(timeout=10)
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on this loopback port (e.g. a WebSocket listener,
+    which Mosquitto opens a moment after its TCP listener)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
-import socket
 import threading
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from PIL import Image
 from affectlite import config as configuration
 from affectlite.service import Service
 from affectlite.sources.memory import MemorySource
-from broker import Broker, free_port, wait_for
+from broker import Broker, free_port, listening, wait_for
 from conftest import read_frames
 
 KIOSK = Path(__file__).parents[1] / "examples" / "kiosk"
@@ -29,14 +28,6 @@ POSITIVE = (0x1B, 0x9E, 0x5A)          # --positive in index.html
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -14,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from affectlite import config as configuration
 from affectlite.sinks.mqtt import MqttSink
-from broker import Broker, free_port, wait_for
+from broker import Broker, free_port, listening, wait_for
 
 SHIPPED = Path(__file__).parents[1] / "firmware_configs" / "mosquitto"
 USERS = {"lobby": "pw-lobby", "hall": "pw-hall", "kiosk": "pw-kiosk", "homeassistant": "pw-ha"}
@@ -52,14 +51,6 @@ class Client:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
