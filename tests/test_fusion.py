@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from affectlite.labels import EMOTIONS
+from affectlite_convert.cli import main as convert_main
 from affectlite_convert.converter import ConvertOptions, convert
 from affectlite_convert.data.pairs import PairingOptions, make_sequences, remove_modality
 from affectlite_convert.edgetpu.check import check_model
 from affectlite_convert.training.fusion_lstm import FusionSpec, build_fusion_lstm
+from conftest import CLIPS
 
 
 def toy_sources(rng):
@@ -66,3 +72,65 @@ def test_training_and_report_on_real_model_outputs(tmp_path, small_faces, steps)
     assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
     assert all(0.0 <= v <= 1.0 for v in figures.values())
     assert figures["face_only"] > 1 / 7 and figures["voice_only"] > 1 / 7      # the real models are better than chance
+
+
+# -- real audio-visual corpora (CREMA-D / RAVDESS layouts) ------------------------------------------
+
+def test_clip_names_carry_actor_and_label(tmp_path):
+    from affectlite_convert.data.av_corpus import parse_clip, scan_corpus
+
+    crema = parse_clip(Path("VideoFlash/1076_MTI_SAD_XX.flv"))
+    assert crema.actor == "crema-d:1076" and EMOTIONS[crema.label] == "sad"
+    calm = parse_clip(Path("Actor_12/01-01-02-01-01-02-12.mp4"))           # calm counts as neutral
+    assert calm.actor == "ravdess:12" and EMOTIONS[calm.label] == "neutral"
+    assert EMOTIONS[parse_clip(Path("02-01-08-02-02-01-03.mp4")).label] == "surprise"   # video-only file
+    assert parse_clip(Path("holiday.mp4")) is None
+    assert parse_clip(Path("03-01-05-01-01-01-01.wav")) is None                # audio-only (modality 03)
+    (tmp_path / "holiday.mp4").write_bytes(b"")
+    with pytest.raises(ValueError, match="no CREMA-D .* or RAVDESS .* clips found \\(holiday.mp4\\)"):
+        scan_corpus(tmp_path)
+
+
+def test_split_by_actor_keeps_each_speaker_on_one_side():
+    from affectlite_convert.data.av_corpus import split_by_actor
+
+    actors = np.repeat([f"a{i}" for i in range(10)], 5)
+    train, held = split_by_actor(actors, 0.2)
+    assert held.sum() == 10 and not set(actors[train]) & set(actors[held])
+    with pytest.raises(ValueError, match="at least 2"):
+        split_by_actor(np.array(["a", "a"]))
+
+
+def test_clip_steps_from_a_real_crema_d_clip():
+    from affectlite.classifiers.speech import SpeechClassifier
+    from affectlite.recognizer import EmotionRecognizer
+    from affectlite_convert.data.av_corpus import clip_steps, sequences_from_steps
+
+    with EmotionRecognizer() as recognizer, SpeechClassifier() as speech:
+        steps = clip_steps(CLIPS / "1001_DFA_ANG_XX.flv", recognizer, speech)
+    assert steps.shape[1] == 16 and len(steps) >= 8                        # 4 steps a second over ~2.5 s
+    assert steps[:, 7].all()                                               # a face in every step
+    assert steps[:, 15].any()                                              # he speaks
+    assert np.allclose(steps[steps[:, 15] == 1, 8:15].sum(axis=1), 1, atol=1e-3)
+    assert not steps[steps[:, 15] == 0, 8:15].any()                        # no voice: zeros, flag 0
+    windows = sequences_from_steps(steps, 8, 4)
+    assert windows.shape[1:] == (8, 16) and np.array_equal(windows[0], steps[:8])
+    assert sequences_from_steps(steps[:3], 8, 4).shape == (1, 8, 16)      # short clips are padded
+
+
+def test_train_fusion_on_an_av_corpus(tmp_path):
+    """The six real clips under three actor ids (the same recordings; enough to exercise the
+    actor split and the whole path, not to learn anything)."""
+    corpus = tmp_path / "CREMA-D" / "VideoFlash"
+    corpus.mkdir(parents=True)
+    for clip in sorted(CLIPS.glob("*.flv")):
+        for actor in ("1001", "1002", "1003"):
+            (corpus / clip.name.replace("1001", actor)).symlink_to(clip.resolve())
+    run = tmp_path / "run"
+    assert convert_main(["train", "fusion", "--av-corpus", str(corpus.parent), "--out", str(run), "--epochs", "2"]) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert "18 clips of 3 actors" in state["data"]["corpus"]
+    assert "1 actor(s) held out" in state["data"]["split"]
+    assert set(state["report"]) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed",
+                                    "lstm_voice_removed"}
+    assert (run / "final.keras").exists() and (run / "calibration.npz").exists()

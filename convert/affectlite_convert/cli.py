@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     fusion.add_argument("--face-model", type=Path, help="int8 face model (default: the bundled one)")
     fusion.add_argument("--speech-model", type=Path, help="int8 speech model (default: the bundled one)")
     fusion.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model, report")
+    fusion.add_argument("--av-corpus", type=Path,
+                        help="train on real audio-visual clips instead: a CREMA-D (VideoFlash/*.flv) or RAVDESS "
+                             "(Actor_NN/01-01-EE-...mp4) folder, split by actor")
     fusion.add_argument("--epochs", type=int, default=25)
     fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
@@ -147,12 +150,22 @@ def _train_fusion(args) -> int:
     from affectlite_convert.training.train_fusion import FusionRecipe, split_faces, train_fusion
 
     recipe = FusionRecipe(epochs=args.epochs)
-    faces_train, faces_eval = split_faces(load_face_npz(args.faces))
-    final, figures, (x_eval, _) = train_fusion(
-        faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
-        load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
-        args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume,
-        verbose=1 if sys.stdout.isatty() else 2)
+    verbose = 1 if sys.stdout.isatty() else 2
+    if args.av_corpus is not None:
+        from tqdm import tqdm
+
+        from affectlite_convert.training.train_fusion import train_fusion_av
+
+        final, figures, (x_eval, _) = train_fusion_av(
+            args.av_corpus, args.face_model or FACE_MODEL, args.speech_model or SPEECH_MODEL, args.out, recipe,
+            resume=args.resume, verbose=verbose,
+            progress=lambda clips: tqdm(clips, desc="clips", unit="clip", disable=not sys.stderr.isatty()))
+    else:
+        faces_train, faces_eval = split_faces(load_face_npz(args.faces))
+        final, figures, (x_eval, _) = train_fusion(
+            faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
+            load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
+            args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume, verbose=verbose)
     np.savez(args.out / "calibration.npz", x=x_eval[:500])
     print("held-out pairs, accuracy: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in figures.items()))
     print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task fusion "

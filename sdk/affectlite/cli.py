@@ -140,14 +140,7 @@ def _voice_track(path: Path, args):
     audio = read_video_audio(path)
     if audio is None or len(audio) == 0:
         return None
-    _, probs, starts = args.speech.classify(audio)
-    span = args.speech.frames / 100.0
-
-    def at(timestamp: float):
-        covering = (starts <= timestamp) & (timestamp < starts + span)
-        return probs[covering].mean(axis=0) if covering.any() else None
-
-    return at
+    return args.speech.timeline(audio)
 
 
 def _analyze(args) -> int:

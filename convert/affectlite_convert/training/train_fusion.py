@@ -87,8 +87,6 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
                  run_dir: str | Path, recipe: FusionRecipe = FusionRecipe(), resume: bool = False,
                  verbose: int = 1) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
     """Returns the final model, the held-out report and the held-out sequences (for calibration)."""
-    import tf_keras as K
-
     run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras")
     train_face, train_voice = unimodal_probabilities(face_model, speech_model, faces_train, speech_train)
     eval_face, eval_voice = unimodal_probabilities(face_model, speech_model, faces_eval, speech_eval)
@@ -108,6 +106,49 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
     both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0})
     x_eval, y_eval = make_sequences(eval_face, faces_eval.y, eval_voice, speech_eval.clip_labels,
                                     recipe.eval_sequences, both, recipe.seed + 1)
+    data = {
+        "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
+                 "(images the face model never saw); no explicit licence",
+        "voices": f"RAVDESS actors {list(recipe.train_voice_actors)} (training) / {list(recipe.eval_voice_actors)} "
+                  "(held out); CC BY-NC-SA 4.0",
+        "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
+                   "faces and speakers disjoint between training and held-out pairs",
+    }
+    final, figures = _fit_and_report(run, recipe, (x, y), (x_val, y_val), (x_eval, y_eval), data, verbose)
+    return final, figures, (x_eval, y_eval)
+
+
+def train_fusion_av(corpus: str | Path, face_model, speech_model, run_dir: str | Path,
+                    recipe: FusionRecipe = FusionRecipe(), resume: bool = False, verbose: int = 1,
+                    progress=None) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
+    """The same model and report on a real audio-visual corpus (CREMA-D or RAVDESS layout): real
+    pairs from the device's own path, split by actor into training, validation and held out."""
+    from affectlite_convert.data.av_corpus import corpus_sequences, scan_corpus, split_by_actor
+
+    run = TrainingRun(run_dir, asdict(recipe) | {"corpus": str(corpus)}, resume, library="tf_keras")
+    clips = scan_corpus(corpus)
+    sequences = corpus_sequences(clips, face_model, speech_model, recipe.pairing.steps,
+                                 max(1, recipe.pairing.steps // 2), progress)
+    pool, held = split_by_actor(sequences.actors, 0.2, recipe.seed)
+    fit, val = split_by_actor(sequences.actors[pool], 0.2, recipe.seed + 1)
+    x, y = sequences.x[pool], sequences.y[pool]
+    data = {
+        "corpus": f"{corpus}: {len(clips)} clips of {len(np.unique(sequences.actors))} actors, "
+                  f"{len(sequences.y)} sequences of {recipe.pairing.steps} steps (real audio-visual pairs)",
+        "split": f"by actor: {len(np.unique(sequences.actors[held]))} actor(s) held out for the report, "
+                 f"{len(np.unique(sequences.actors[pool][val]))} for early stopping, the rest for training",
+    }
+    final, figures = _fit_and_report(run, recipe, (x[fit], y[fit]), (x[val], y[val]),
+                                     (sequences.x[held], sequences.y[held]), data, verbose)
+    return final, figures, (sequences.x[held], sequences.y[held])
+
+
+def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, held_out, data: dict,
+                    verbose: int) -> tuple[Path, dict]:
+    import tensorflow as tf
+    import tf_keras as K
+
+    (x, y), (x_val, y_val), (x_eval, y_eval) = train, validation, held_out
     k = len(EMOTIONS)
 
     def build():
@@ -118,27 +159,18 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
         model.compile(optimizer=K.optimizers.Adam(schedule), loss="categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    import tensorflow as tf
-
     model = run.model(build)
     train_ds = (tf.data.Dataset.from_tensor_slices((x, tf.one_hot(y, k))).shuffle(len(y), seed=recipe.seed)
                 .batch(recipe.batch_size))
     val_ds = tf.data.Dataset.from_tensor_slices((x_val, tf.one_hot(y_val, k))).batch(512)
-    run.state["data"] = {
-        "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
-                 "(images the face model never saw); no explicit licence",
-        "voices": f"RAVDESS actors {list(recipe.train_voice_actors)} (training) / {list(recipe.eval_voice_actors)} "
-                  "(held out); CC BY-NC-SA 4.0",
-        "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
-                   "faces and speakers disjoint between training and held-out pairs",
-    }
+    run.state["data"] = data
     stop = K.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, callbacks=[stop])
     trained = K.models.load_model(final)
     figures = report(lambda s: trained.predict(s, batch_size=512, verbose=0), x_eval, y_eval)
     run.state["report"] = figures
     run.save_state()
-    return final, figures, (x_eval, y_eval)
+    return final, figures
 
 
 def split_faces(faces, seed: int = 0):

@@ -44,6 +44,19 @@ class SpeechClassifier:
         probs = self.classify_windows(windows)
         return (probs.mean(axis=0) if len(probs) else None), probs, starts
 
+    def timeline(self, audio: np.ndarray):
+        """A function from a time in seconds to the voice's probabilities there: the mean of the
+        windows covering it, or None where nobody speaks. Video analysis and fusion training
+        line the voice up with frames through it."""
+        _, probs, starts = self.classify(audio)
+        span = self.frames / 100.0
+
+        def at(timestamp: float) -> np.ndarray | None:
+            covering = (starts <= timestamp) & (timestamp < starts + span)
+            return probs[covering].mean(axis=0) if covering.any() else None
+
+        return at
+
     def close(self) -> None:
         self._interpreter = None
 
