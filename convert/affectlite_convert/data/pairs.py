@@ -28,6 +28,10 @@ class PairingOptions:
     voice_missing: float = 0.3        # whole sequence without speech
     gap_probability: float = 0.3      # a stretch within the sequence loses one modality
     face_jitter: float = 0.3          # log-space noise between steps of the same face
+    #: Log-space noise on the voice windows. The fusion trains on few speakers' clips (those the
+    #: speech model never saw), and without noise it learns each clip's exact output rather than
+    #: how far to trust the voice.
+    voice_jitter: float = 1.0
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -59,7 +63,10 @@ def make_sequences(face_probs: np.ndarray, face_labels: np.ndarray, voice_clips:
             (face_on if rng.random() < 0.5 else voice_on)[a:b] = False
         x[i, :, 0:7] = _softmax(logits) * face_on[:, None]
         x[i, :, 7] = face_on
-        x[i, :, 8:15] = clip[windows] * voice_on[:, None]
+        voice = clip[windows]
+        if options.voice_jitter:
+            voice = _softmax(np.log(np.maximum(voice, 1e-6)) + rng.normal(0, options.voice_jitter, voice.shape))
+        x[i, :, 8:15] = voice * voice_on[:, None]
         x[i, :, 15] = voice_on
     return x, y
 

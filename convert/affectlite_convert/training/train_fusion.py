@@ -103,7 +103,8 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
                                   [c for c, keep in zip(train_voice, val_clips) if keep],
                                   speech_train.clip_labels[val_clips], recipe.eval_sequences // 2, recipe.pairing,
                                   recipe.seed + 2)
-    both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0})
+    both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0,
+                             "voice_jitter": 0.0})
     x_eval, y_eval = make_sequences(eval_face, faces_eval.y, eval_voice, speech_eval.clip_labels,
                                     recipe.eval_sequences, both, recipe.seed + 1)
     data = {
