@@ -35,10 +35,12 @@ class Client:
                 self.refused = str(reason_code)
                 return
             if topics:
-                client.subscribe([(t, 1) for t in topics])
-            self.connected.set()
+                client.subscribe([(t, 1) for t in topics])     # ready once the broker confirms it
+            else:
+                self.connected.set()
 
         self.client.on_connect = on_connect
+        self.client.on_subscribe = lambda client, userdata, mid, codes, properties: self.connected.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 

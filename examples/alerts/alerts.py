@@ -68,6 +68,11 @@ def main() -> None:
             print(f"broker refused the connection: {reason_code}", flush=True)
             return
         client.subscribe([(f"{args.prefix}/+/events", 1), (f"{args.prefix}/+/availability", 1)])
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        if any(code.is_failure for code in reason_codes):
+            print(f"subscription refused: {[str(code) for code in reason_codes]}", flush=True)
+            return
         print(f"listening on {args.host}:{args.port} ({args.prefix}/+/events)", flush=True)
 
     def on_message(client, userdata, message):
@@ -88,6 +93,7 @@ def main() -> None:
     if args.user:
         client.username_pw_set(args.user, args.password)
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.on_disconnect = lambda c, u, f, rc, p: print(f"disconnected ({rc}); reconnecting", flush=True)
     client.reconnect_delay_set(1, 30)
