@@ -134,3 +134,39 @@ def test_train_fusion_on_an_av_corpus(tmp_path):
     assert set(state["report"]) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed",
                                     "lstm_voice_removed"}
     assert (run / "final.keras").exists() and (run / "calibration.npz").exists()
+
+
+def test_out_of_fold_speech_outputs_feed_the_fusion(tmp_path, small_faces):
+    """`train speech --folds` then `train fusion --speech-folds`, at toy size: every fold model is
+    validated on actors it never trained on, and their outputs join the fusion's training voices."""
+    from affectlite.classifiers.expression import BUNDLED_MODEL as FACE
+    from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH
+    from affectlite_convert.data.faces import load_face_npz
+    from affectlite_convert.data.speech import load_speech
+    from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
+    from affectlite_convert.training.train_speech import SpeechRecipe, fold_actors, train_speech_folds
+    from conftest import SHARED
+
+    assert fold_actors(tuple(range(1, 17)), 4)[0] == (1, 5, 9, 13)
+    with pytest.raises(ValueError, match="--folds must be from 2 to 16"):
+        fold_actors(tuple(range(1, 17)), 1)
+    root = SHARED / "data/speech/ravdess"
+    with pytest.raises(ValueError, match="no fold_N runs"):
+        out_of_fold_voices(tmp_path / "folds", root)
+    folds = train_speech_folds(root, tmp_path / "folds", SpeechRecipe(epochs=1, train_actors=(1, 2, 3, 4)), 2,
+                               verbose=0)
+    assert [held for held, _ in folds] == [(1, 3), (2, 4)]
+    for held, final in folds:
+        state = json.loads((final.parent / "state.json").read_text())
+        assert set(state["recipe"]["train_actors"]).isdisjoint(held) and state["recipe"]["val_actors"] == list(held)
+    voices = out_of_fold_voices(tmp_path / "folds", root)
+    assert sorted(set(voices.actors.tolist())) == [1, 2, 3, 4] and voices.early_stopping_actors == (2, 4)
+    assert len(voices.clips) == len(voices.labels) and all(np.allclose(c.sum(axis=1), 1, atol=1e-3) for c in voices.clips)
+
+    faces_train, faces_eval = split_faces(load_face_npz(small_faces))
+    recipe = FusionRecipe(epochs=1, train_sequences=400, eval_sequences=200)
+    final, figures, _ = train_fusion(faces_train, faces_eval, load_speech(root, [17]), load_speech(root, [19]), FACE,
+                                     SPEECH, tmp_path / "fusion", recipe, verbose=0, extra_voices=voices)
+    state = json.loads((tmp_path / "fusion" / "state.json").read_text())
+    assert "out-of-fold outputs of actors [1, 2, 3, 4] (early stopping on [2, 4])" in state["data"]["voices"]
+    assert figures["voice_only"] > 1 / 7

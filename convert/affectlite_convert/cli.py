@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RAVDESS folder with manifest.csv")
     speech.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
     speech.add_argument("--epochs", type=int, default=40)
+    speech.add_argument("--folds", type=int,
+                        help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
+                             "outputs that `train fusion --speech-folds OUT` learns from")
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     fusion = train_sub.add_parser("fusion", help="the audio-visual fusion LSTM on label-paired sequences")
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     fusion.add_argument("--av-corpus", type=Path,
                         help="train on real audio-visual clips instead: a CREMA-D (VideoFlash/*.flv) or RAVDESS "
                              "(Actor_NN/01-01-EE-...mp4) folder, split by actor")
+    fusion.add_argument("--speech-folds", type=Path,
+                        help="also learn from out-of-fold speech outputs of actors 1-16 (the folder of "
+                             "`train speech --folds`)")
     fusion.add_argument("--epochs", type=int, default=25)
     fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
@@ -147,7 +153,7 @@ def _train_fusion(args) -> int:
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
     from affectlite_convert.data.faces import load_face_npz
     from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.training.train_fusion import FusionRecipe, split_faces, train_fusion
+    from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
 
     recipe = FusionRecipe(epochs=args.epochs)
     verbose = 1 if sys.stdout.isatty() else 2
@@ -165,7 +171,8 @@ def _train_fusion(args) -> int:
         final, figures, (x_eval, _) = train_fusion(
             faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
             load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
-            args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume, verbose=verbose)
+            args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume, verbose=verbose,
+            extra_voices=out_of_fold_voices(args.speech_folds, args.speech) if args.speech_folds else None)
     np.savez(args.out / "calibration.npz", x=x_eval[:500])
     print("held-out pairs, accuracy: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in figures.items()))
     print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task fusion "
@@ -180,7 +187,15 @@ def _train_speech(args) -> int:
     from affectlite_convert.training.train_speech import SpeechRecipe, train_speech
 
     recipe = SpeechRecipe(epochs=args.epochs)
-    final = train_speech(args.data, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
+    verbose = 1 if sys.stdout.isatty() else 2
+    if args.folds is not None:
+        from affectlite_convert.training.train_speech import train_speech_folds
+
+        for held, final in train_speech_folds(args.data, args.out, recipe, args.folds, args.resume, verbose):
+            print(f"fold model for actors {list(held)}: {final}")
+        print(f"next: {PROG} train fusion --speech-folds {args.out} --out runs/fusion")
+        return 0
+    final = train_speech(args.data, args.out, recipe, resume=args.resume, verbose=verbose)
     calibration = args.out / "calibration.npz"
     train = load_speech(args.data, list(recipe.train_actors))
     pick = np.random.default_rng(0).permutation(len(train.labels))[:500]

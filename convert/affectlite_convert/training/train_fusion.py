@@ -83,26 +83,74 @@ def report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
+@dataclass
+class VoiceOutputs:
+    """Speech-model outputs per clip (each clip's windows in order), with label and speaker."""
+
+    clips: list[np.ndarray]
+    labels: np.ndarray
+    actors: np.ndarray
+    early_stopping_actors: tuple[int, ...] = ()     # speakers kept for the fusion's validation
+
+
+def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceOutputs:
+    """Each fold model's outputs on the actors it was validated on and never trained on
+    (``affectlite-convert train speech --folds``): speech outputs as the fusion will meet them."""
+    import json
+
+    from affectlite_convert.data.speech import load_speech
+    from affectlite_convert.evaluate import predict_windows
+
+    runs = sorted(Path(folds_dir).glob("fold_*/state.json"))
+    if not runs:
+        raise ValueError(f"{folds_dir}: no fold_N runs; make them with: affectlite-convert train speech --folds 4 "
+                         f"--out {folds_dir}")
+    clips, labels, actors = [], [], []
+    for state_file in runs:
+        state = json.loads(state_file.read_text())
+        model = state_file.parent / "final.keras"
+        if not model.exists() or state["epochs_done"] < state["recipe"]["epochs"]:
+            raise ValueError(f"{state_file.parent}: fold not finished; continue it with --resume")
+        held = load_speech(speech_root, list(state["recipe"]["val_actors"]))
+        probs = predict_windows(model, held.windows)
+        clips += [probs[held.clips == c] for c in range(len(held.clip_labels))]
+        labels.append(held.clip_labels)
+        actors += held.clip_actors
+    last_fold = tuple(json.loads(runs[-1].read_text())["recipe"]["val_actors"])
+    return VoiceOutputs(clips, np.concatenate(labels), np.array(actors), last_fold)
+
+
 def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model, speech_model,
                  run_dir: str | Path, recipe: FusionRecipe = FusionRecipe(), resume: bool = False,
-                 verbose: int = 1) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
-    """Returns the final model, the held-out report and the held-out sequences (for calibration)."""
-    run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras")
+                 verbose: int = 1, extra_voices: VoiceOutputs | None = None) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
+    """Returns the final model, the held-out report and the held-out sequences (for calibration).
+
+    ``extra_voices``: out-of-fold speech outputs of more speakers (:func:`out_of_fold_voices`);
+    the speakers of the last fold then serve for early stopping, so validation is
+    speaker-independent too."""
+    run = TrainingRun(run_dir, asdict(recipe) | {"extra_voices": extra_voices is not None}, resume, library="tf_keras")
     train_face, train_voice = unimodal_probabilities(face_model, speech_model, faces_train, speech_train)
+    voice_labels, voice_actors = speech_train.clip_labels, np.asarray(speech_train.clip_actors)
     eval_face, eval_voice = unimodal_probabilities(face_model, speech_model, faces_eval, speech_eval)
     # Validation for early stopping comes from the training pool itself, split by face image and
     # by clip (a quarter of each training speaker's clips), never from the held-out pairs of the
     # report. Both training speakers train: with one, the fusion learns that speaker's errors
     # (67.1 % on held-out pairs against 69.1 % with two).
     fit_faces, val_faces = np.arange(len(faces_train.y)) % 5 != 0, np.arange(len(faces_train.y)) % 5 == 0
-    fit_clips = np.arange(len(train_voice)) % 4 != 0
-    val_clips = ~fit_clips
+    if extra_voices is None:
+        val_clips = np.arange(len(train_voice)) % 4 == 0
+    else:
+        train_voice = extra_voices.clips + train_voice
+        voice_labels = np.concatenate([extra_voices.labels, voice_labels])
+        voice_actors = np.concatenate([extra_voices.actors, voice_actors])
+        val_clips = np.isin(voice_actors, extra_voices.early_stopping_actors)
+    fit_clips = ~val_clips
     x, y = make_sequences(train_face[fit_faces], faces_train.y[fit_faces],
-                          [c for c, keep in zip(train_voice, fit_clips) if keep], speech_train.clip_labels[fit_clips],
+                          [c for c, keep in zip(train_voice, fit_clips) if keep], voice_labels[fit_clips],
                           recipe.train_sequences, recipe.pairing, recipe.seed)
     x_val, y_val = make_sequences(train_face[val_faces], faces_train.y[val_faces],
                                   [c for c, keep in zip(train_voice, val_clips) if keep],
-                                  speech_train.clip_labels[val_clips], recipe.eval_sequences // 2, recipe.pairing,
+                                  voice_labels[val_clips], recipe.eval_sequences // 2, recipe.pairing,
                                   recipe.seed + 2)
     both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0,
                              "voice_jitter": 0.0})
@@ -111,8 +159,10 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
     data = {
         "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
                  "(images the face model never saw); no explicit licence",
-        "voices": f"RAVDESS actors {list(recipe.train_voice_actors)} (training) / {list(recipe.eval_voice_actors)} "
-                  "(held out); CC BY-NC-SA 4.0",
+        "voices": f"RAVDESS actors {list(recipe.train_voice_actors)}"
+                  + (f" and the out-of-fold outputs of actors {sorted(set(extra_voices.actors.tolist()))} "
+                     f"(early stopping on {list(extra_voices.early_stopping_actors)})" if extra_voices else "")
+                  + f" (training) / {list(recipe.eval_voice_actors)} (held out); CC BY-NC-SA 4.0",
         "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
                    "faces and speakers disjoint between training and held-out pairs",
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +97,24 @@ def train_speech(root: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         "class_weights": dict(zip(EMOTIONS, map(float, weights))),
     }
     return run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+
+
+def fold_actors(actors: tuple[int, ...], folds: int) -> list[tuple[int, ...]]:
+    """Actors dealt into ``folds`` groups (1, 5, 9, 13 / 2, 6, 10, 14 / ...): each group mixes
+    speakers from across the corpus (RAVDESS alternates male and female actors)."""
+    if not 2 <= folds <= len(actors):
+        raise ValueError(f"--folds must be from 2 to {len(actors)}, got {folds}")
+    return [tuple(actors[i::folds]) for i in range(folds)]
+
+
+def train_speech_folds(root: str | Path, out: str | Path, recipe: SpeechRecipe = SpeechRecipe(), folds: int = 4,
+                       resume: bool = False, verbose: int = 1) -> list[tuple[tuple[int, ...], Path]]:
+    """One model per fold of the training actors, each validated on (and never trained on) its
+    fold: their predictions on the fold are the out-of-fold outputs a fusion model must learn
+    from. Each fold is its own resumable run in ``out/fold_N``."""
+    results = []
+    for index, held in enumerate(fold_actors(recipe.train_actors, folds)):
+        fold = replace(recipe, train_actors=tuple(a for a in recipe.train_actors if a not in held), val_actors=held)
+        run_dir = Path(out) / f"fold_{index + 1}"
+        results.append((held, train_speech(root, run_dir, fold, resume=resume, verbose=verbose)))
+    return results
