@@ -20,8 +20,8 @@ from affectlite.labels import EMOTIONS
 def last_conv_layer(model) -> str:
     """The deepest layer with a 4-D output: where Grad-CAM still has a spatial map."""
     for layer in reversed(model.layers):
-        shape = getattr(layer, "output", None) is not None and layer.output.shape
-        if shape is not None and shape is not False and len(shape) == 4 and min(shape[1:3]) > 1:
+        shape = tuple(layer.output.shape)
+        if len(shape) == 4 and min(shape[1:3]) > 1:
             return layer.name
     raise ValueError(f"{model.name}: no convolution with a spatial output; Grad-CAM needs one (use a .tflite model "
                      "for occlusion maps)")
