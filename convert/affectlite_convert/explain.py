@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlite.annotate import draw, save_image
 from affectlite.explain import heat_on_frame, occlusion_map, overlay, top_classes
-from affectlite.labels import EMOTIONS
+from affectlite.labels import EMOTIONS, VALENCE
+from affectlite.recognizer import FaceEmotion
 
 
 def last_conv_layer(model) -> str:
@@ -110,6 +112,19 @@ class Explanation:
     photo_png: Path | None
 
 
+def captioned(crop_overlay: np.ndarray, top: list[tuple[str, float]], size: int = 192) -> np.ndarray:
+    """The crop's overlay enlarged, with the top classes and their probabilities written below."""
+    from PIL import Image, ImageDraw
+
+    big = Image.fromarray(crop_overlay).resize((size, size), Image.NEAREST)
+    canvas = Image.new("RGB", (size, size + 16 * len(top) + 6), (20, 20, 20))
+    canvas.paste(big, (0, 0))
+    pen = ImageDraw.Draw(canvas)
+    for row, (name, p) in enumerate(top):
+        pen.text((6, size + 3 + 16 * row), f"{name:<9} {p:.2f}", fill=(255, 255, 255))
+    return np.asarray(canvas)
+
+
 def explain_image(explainer, path: Path, out: Path, crops: bool = False, top_k: int = 3) -> list[Explanation]:
     """Heat maps for every face in ``path`` (or for the image itself when it is a face crop)."""
     from PIL import Image
@@ -131,21 +146,23 @@ def explain_image(explainer, path: Path, out: Path, crops: bool = False, top_k: 
             pairs = recognizer.face_crops(rgb, explainer.height, explainer.channels)
     photo_heat = np.zeros(rgb.shape[:2], np.float32)
     photo_mask = np.zeros(rgb.shape[:2], np.float32)
+    labelled = []
     for index, (face, crop) in enumerate(pairs):
         probs = explainer.classify(crop)
         top = top_classes(probs, top_k)
         heat = explainer.heat(crop, EMOTIONS.index(top[0][0]))
-        big = np.asarray(Image.fromarray(overlay(crop, heat)).resize((192, 192), Image.NEAREST))
         crop_png = out / f"{path.stem}_face{index}_{top[0][0]}.png"
-        Image.fromarray(big).save(crop_png)
+        save_image(captioned(overlay(crop, heat), top), crop_png)
         if face is not None:
             placed, mask = heat_on_frame(rgb.shape, face, heat)
             photo_heat = np.maximum(photo_heat, placed)
             photo_mask = np.maximum(photo_mask, mask)
+            labelled.append(FaceEmotion(face.box, face.score, dict(zip(EMOTIONS, map(float, probs))), top[0][0],
+                                        VALENCE[top[0][0]]))
         results.append(Explanation(str(path), index, top, crop_png, None))
     if results and not crops:
         photo_png = out / f"{path.stem}_explained.png"
-        Image.fromarray(overlay(rgb, photo_heat, mask=photo_mask)).save(photo_png)
+        save_image(draw(overlay(rgb, photo_heat, mask=photo_mask), labelled), photo_png)
         for result in results:
             result.photo_png = photo_png
     return results
