@@ -252,6 +252,7 @@ def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
     assert {c["p"] for c in discovery["cmps"].values()} == {"sensor", "binary_sensor", "switch"}
     assert all(c["uniq_id"].startswith("affectlite_kiosk1_") for c in discovery["cmps"].values())
     assert discovery["cmps"]["privacy"]["cmd_t"] == "affectlite/kiosk1/set/privacy"
+    assert "caption" not in discovery["cmps"]                      # the text stream is off here
 
     home_assistant = paho.Client(CallbackAPIVersion.VERSION2)
     home_assistant.connect("127.0.0.1", broker.port)
@@ -261,6 +262,20 @@ def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
     home_assistant.disconnect()
     home_assistant.loop_stop()
     watcher.close()
+
+
+def test_discovery_offers_a_caption_box_when_text_is_on(broker, tmp_path):
+    sink = MqttSink(mqtt_config(broker, tmp_path, device_id="desk"), commands={"text": str.strip})
+    watcher = Subscriber(broker.port, ["homeassistant/device/desk/config"])
+    sink.start()
+    try:
+        assert wait_for(lambda: watcher.on("homeassistant/device/desk/config"))
+        components = json.loads(watcher.on("homeassistant/device/desk/config")[0])["cmps"]
+        assert components["caption"]["p"] == "text" and components["caption"]["cmd_t"] == "affectlite/desk/set/text"
+        assert "combined_valence" in components["combined_valence"]["val_tpl"]
+    finally:
+        sink.close()
+        watcher.close()
 
 
 def test_commands_known_unknown_and_failing(broker, tmp_path):

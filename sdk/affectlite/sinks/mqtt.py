@@ -249,6 +249,12 @@ def discovery_payload(sink: MqttSink) -> dict[str, Any]:
                    "stat_t": sink.topic("paused/state"), "val_tpl": "{{ value_json.value }}",
                    "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF", "ic": "mdi:pause"},
     }
+    if "text" in sink.commands:            # the text stream is on: captions from a dashboard
+        components["caption"] = {"p": "text", "name": "Caption", "cmd_t": sink.topic("set/text"), "max": 255,
+                                 "ic": "mdi:closed-caption-outline"}
+        components["combined_valence"] = sensor(
+            "Valence with captions", "{{ value_json.combined_valence.valence if value_json.combined_valence else 'unknown' }}",
+            ic="mdi:scale-balance")
     for key, component in components.items():
         component["uniq_id"] = f"{uid}_{key}"
     return {
