@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,72 @@ def test_out_of_fold_speech_outputs_feed_the_fusion(tmp_path, small_faces):
     state = json.loads((tmp_path / "fusion" / "state.json").read_text())
     assert "out-of-fold outputs of actors [1, 2, 3, 4] (early stopping on [2, 4])" in state["data"]["voices"]
     assert figures["voice_only"] > 1 / 7
+
+
+# -- a learned fusion model on the device ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fusion_model(tmp_path_factory):
+    """An int8 fusion model as `train fusion` + `convert` make it (here: briefly fitted on toy pairs)."""
+    import tf_keras as K
+
+    rng = np.random.default_rng(4)
+    folder = tmp_path_factory.mktemp("fusion")
+    x, y = make_sequences(*toy_sources(rng), count=600, seed=5)
+    model = build_fusion_lstm(FusionSpec(steps=8))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    K.utils.set_random_seed(0)
+    model.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    model.save(folder / "fusion.keras")
+    np.savez(folder / "calibration.npz", x=x[:200])
+    convert(folder / "fusion.keras", folder / "fusion_int8.tflite",
+            ConvertOptions(quant="int8", input_kind="features", task="fusion"), calibration=folder / "calibration.npz")
+    return folder / "fusion_int8.tflite"
+
+
+def test_sequence_fusion_on_the_device(fusion_model):
+    from affectlite.fusion.sequence import SequenceFusion, StepHistory, make_step
+
+    fusion = SequenceFusion(fusion_model)
+    assert fusion.steps == 8
+    history = StepHistory(fusion.steps)
+    happy = np.eye(7, dtype=np.float32)[EMOTIONS.index("happy")]
+    for _ in range(12):
+        history.push(1, happy, None)
+    steps = history.sequence(1)
+    assert steps.shape == (8, 16) and np.array_equal(steps[0], make_step(happy, None))
+    probs = fusion.predict(steps)
+    assert probs.shape == (7,) and abs(probs.sum() - 1) < 0.02
+    assert fusion.contributions(steps) == {"face": 1.0}                   # no voice: the face carries it all
+    assert fusion.predict(steps[:3]).shape == (7,)                        # a new track: fewer steps, padded
+    history.keep_only([2])
+    assert len(history.sequence(1)) == 0
+
+
+def test_service_uses_the_learned_fusion(fusion_model, frame):
+    from affectlite import config as configuration
+    from affectlite.service import Service
+    from affectlite.sources.memory import MemorySource
+
+    config = configuration.validate({"mqtt": {"enabled": False}, "recognizer": {"max_fps": 30},
+                                     "states": {"min_duration_s": 0.2}, "explain": {"enabled": True},
+                                     "fusion": {"model": str(fusion_model)}}, environ={})
+    service = Service(config, source=MemorySource([frame] * 45, fps=30))
+    service.run()
+    steps = service.history.sequence(1)
+    assert len(steps) >= 4 and steps[:, 7].all() and not steps[:, 15].any()   # 1.5 s of face, no microphone
+    person = service.state_payload(time.monotonic())["persons"][0]
+    expected = service.fusion.predict(steps)
+    assert person["fused"]["probabilities"] == {e: round(float(p), 4) for e, p in zip(EMOTIONS, expected)}
+    assert person["explain"]["modalities"]["face"]["share"] == 1.0
+
+
+def test_a_wrong_fusion_model_is_refused(tmp_path):
+    from affectlite.fusion.sequence import SequenceFusion
+
+    with pytest.raises(ValueError, match="no such fusion model"):
+        SequenceFusion(tmp_path / "missing.tflite")
+    from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH
+
+    with pytest.raises(ValueError, match="not a fusion model"):
+        SequenceFusion(SPEECH)

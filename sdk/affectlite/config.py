@@ -88,6 +88,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cooldown_s": Key((int, float), 30.0, "quiet time after an alert before the same alert again",
                           check=_non_negative, allowed=">= 0"),
     },
+    "fusion": {
+        "model": Key(str, "", "learned fusion model .tflite from `affectlite-convert train fusion` (empty: the "
+                              "weighted average of face and voice)"),
+    },
     "text": {
         "enabled": Key(bool, False, "accept captions or transcript lines (MQTT set/text, Service.add_text) and "
                                     "combine their valence with the faces' (needs the text extra)"),

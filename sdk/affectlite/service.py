@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from affectlite.capture import LatestFrame
-from affectlite.explain import contributions
+from affectlite.explain import contributions, margin
 from affectlite.fusion.late import FACE_WEIGHT, late_fusion
+from affectlite.fusion.sequence import STEP_SECONDS
 from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
@@ -111,6 +112,13 @@ class Service:
         self.config = config
         self.notifier = notifier or SystemdNotifier()
         self.explain = config["explain"]["enabled"]
+        self.fusion = self.history = None
+        if config["fusion"]["model"]:
+            from affectlite.fusion.sequence import SequenceFusion, StepHistory
+
+            self.fusion = SequenceFusion(config["fusion"]["model"], config["recognizer"]["threads"])
+            self.history = StepHistory(self.fusion.steps)
+        self._last_faces: dict[int, np.ndarray] = {}      # track -> its face probabilities since the last step
         self.text_scorer = None
         self._text: tuple[float, Any] | None = None      # (arrival, TextValence) of the latest line
         if config["text"]["enabled"]:
@@ -235,10 +243,13 @@ class Service:
             payload["voice"] = None if voice is None else describe(voice)
         for person in persons:
             face = np.array([person["probabilities"][e] for e in EMOTIONS])
-            if self.speech is not None:
+            steps = self.history.sequence(person["track_id"]) if self.fusion is not None else []
+            if len(steps):
+                person["fused"] = describe(self.fusion.predict(steps))
+            elif self.speech is not None or self.fusion is not None:     # a new face has no steps yet
                 person["fused"] = describe(late_fusion(face, voice))
             if self.explain:
-                person["explain"] = self.explanation(face)
+                person["explain"] = self.explanation(face, person["track_id"])
         if self.text_scorer is not None:
             text = self.current_text(now)
             payload["text"] = None if text is None else text.as_dict()
@@ -248,11 +259,21 @@ class Service:
                                                           self.config["text"]["weight"])
         return payload
 
-    def explanation(self, face: np.ndarray) -> dict[str, Any]:
+    def explanation(self, face: np.ndarray, track_id: int | None = None) -> dict[str, Any]:
         """Each modality's say in the fused result (face alone when there is no microphone)."""
         voice = self.voice if self.speech is not None and not self.privacy else None
-        return contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
-                             late_fusion(face, voice))
+        explained = contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
+                                  late_fusion(face, voice))
+        steps = self.history.sequence(track_id) if self.fusion is not None and track_id is not None else []
+        if len(steps):
+            # A learned model's shares come from taking each modality out of its input.
+            fused = self.fusion.predict(steps)
+            shares = self.fusion.contributions(steps)
+            explained["emotion"] = EMOTIONS[int(np.argmax(fused))]
+            explained["margin"] = round(margin(fused), 4)
+            for name, part in explained["modalities"].items():
+                part["share"] = round(shares.get(name, 0.0), 4)
+        return explained
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:
         lat = np.array(self.counters.latencies_ms) if self.counters.latencies_ms else None
@@ -300,6 +321,7 @@ class Service:
         # The watchdog is fed only while frames keep coming: a camera that stops delivering for
         # half the watchdog period gets the service restarted by systemd.
         last_frame_at = last_ping = started
+        next_step = started
         try:
             while not self._stop.is_set():
                 if duration is not None and time.monotonic() - started >= duration:
@@ -333,12 +355,17 @@ class Service:
                     done = time.monotonic()
                     self.counters.analysed += 1
                     self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
+                    for f in faces:
+                        self._last_faces[f.track_id] = np.array([f.probabilities[e] for e in EMOTIONS], np.float32)
                     events = self.states.update(done, [(f.track_id, [f.probabilities[e] for e in EMOTIONS]) for f in faces])
                     self._publish(events, done)
                     self.sink.publish_faces({
                         "v": 1, "time": round(time.time(), 3), "captured_at": round(self._wall(frame.captured_at), 3),
                         "frame": frame.number, "faces": [f.as_dict() for f in faces],
                     })
+                if self.history is not None and now >= next_step:
+                    next_step = max(next_step + STEP_SECONDS, now - STEP_SECONDS)
+                    self._push_steps()
                 if now - last_stats >= stats_every:
                     stats = self.stats_payload(now - last_stats)
                     self.sink.publish_stats(stats)
@@ -358,13 +385,23 @@ class Service:
             self.notifier.close()
         return self.counters
 
+    def _push_steps(self) -> None:
+        """One fusion step for every person in view: their face since the last step (or none) and the voice."""
+        voice = None if self.privacy else self.voice
+        people = [p.track_id for p in self.states.people.values()]
+        for track_id in people:
+            self.history.push(track_id, self._last_faces.pop(track_id, None), voice)
+        self.history.keep_only(people)
+        self._last_faces.clear()
+
     def _publish(self, events, now: float) -> None:
         for event in events:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
             payload = event.payload()
             if self.explain and "evidence" in payload:
-                payload["explain"] = self.explanation(np.array([payload["evidence"][e] for e in EMOTIONS]))
+                payload["explain"] = self.explanation(np.array([payload["evidence"][e] for e in EMOTIONS]),
+                                                      payload.get("track_id"))
             self.sink.publish_event(payload)
             self.counters.events += 1
         payload = self.state_payload(now)

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STEP_FEATURES = 16
-STEP_SECONDS = 0.25
+from affectlite.fusion.sequence import STEP_FEATURES, STEP_SECONDS  # one definition for training and device
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""A learned audio-visual fusion model on the device: the last seconds of one person's face and
+the voice, step by step, through the int8 LSTM that `affectlite-convert train fusion` makes.
+
+A step is 16 numbers every 0.25 s: the face model's probabilities and a presence flag, the speech
+model's probabilities and a presence flag (zeros and flag 0 for a missing modality), exactly as
+in training (the toolchain imports these constants). Configured with ``[fusion] model``; without
+one the service fuses with the weighted average (:mod:`affectlite.fusion.late`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from affectlite.labels import reorder_probabilities
+from affectlite.models.card import ModelCard, card_path_for
+from affectlite.runtime import adapters
+from affectlite.runtime.interpreter import make_interpreter
+
+STEP_FEATURES = 16
+STEP_SECONDS = 0.25
+
+
+def make_step(face: np.ndarray | None, voice: np.ndarray | None) -> np.ndarray:
+    step = np.zeros(STEP_FEATURES, np.float32)
+    if face is not None:
+        step[0:7], step[7] = face, 1.0
+    if voice is not None:
+        step[8:15], step[15] = voice, 1.0
+    return step
+
+
+class SequenceFusion:
+    def __init__(self, model_path: str | Path, num_threads: int = 1):
+        model_path = Path(model_path)
+        card_file = card_path_for(model_path)
+        if not model_path.exists():
+            raise ValueError(f"{model_path}: no such fusion model")
+        if not card_file.exists():
+            raise ValueError(f"{model_path}: no model card {card_file.name} beside it")
+        self.card = ModelCard.load(card_file)
+        shape = self.card.input.shape
+        if self.card.input.color != "features" or len(shape) != 3 or shape[2] != STEP_FEATURES:
+            raise ValueError(f"{card_file}: not a fusion model (input {shape}, expected [1, steps, {STEP_FEATURES}])")
+        self.steps = int(shape[1])
+        self._interpreter = make_interpreter(model_path, num_threads)
+
+    def predict(self, steps: np.ndarray) -> np.ndarray:
+        """Probabilities in EMOTIONS order for up to ``self.steps`` steps (older ones padded as absent)."""
+        steps = np.asarray(steps, np.float32)[-self.steps:]
+        padded = np.zeros((self.steps, STEP_FEATURES), np.float32)
+        if len(steps):
+            padded[-len(steps):] = steps
+        probs = adapters.run(self._interpreter, padded[None])[0]
+        return reorder_probabilities(probs, self.card.labels)
+
+    def contributions(self, steps: np.ndarray) -> dict[str, float]:
+        """Each modality's share of the top class, by removing it: how much the decision leans on it."""
+        full = self.predict(steps)
+        top = int(np.argmax(full))
+        drops = {}
+        for name, part in (("face", slice(0, 8)), ("voice", slice(8, 16))):
+            without = np.array(steps, np.float32, copy=True)
+            if not without[:, part.stop - 1].any():
+                continue                              # absent throughout: no say
+            without[:, part] = 0.0
+            drops[name] = max(0.0, float(full[top] - self.predict(without)[top]))
+        total = sum(drops.values())
+        return {name: (drop / total if total > 0 else 1.0 / len(drops)) for name, drop in drops.items()}
+
+    def close(self) -> None:
+        self._interpreter = None
+
+
+class StepHistory:
+    """The last steps of every tracked person, one step every STEP_SECONDS."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self._rows: dict[int, deque] = {}
+
+    def push(self, track_id: int, face: np.ndarray | None, voice: np.ndarray | None) -> None:
+        self._rows.setdefault(track_id, deque(maxlen=self.steps)).append(make_step(face, voice))
+
+    def sequence(self, track_id: int) -> np.ndarray:
+        rows = self._rows.get(track_id)
+        return np.array(rows, np.float32) if rows else np.zeros((0, STEP_FEATURES), np.float32)
+
+    def keep_only(self, track_ids) -> None:
+        for gone in set(self._rows) - set(track_ids):
+            del self._rows[gone]
+
