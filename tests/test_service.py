@@ -152,6 +152,7 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
     events = [json.loads(p) for p in watcher.on("affectlite/lobby/events")]
     changes = [e for e in events if e["type"] == "state_changed"]
     assert changes and all("voice" in e["explain"]["modalities"] for e in changes)
+    assert all(e["voice"] is not None and e["fused"]["emotion"] == e["explain"]["emotion"] for e in changes)
     for event in events:
         jsonschema.validate(event, schema("mqtt-event"))
     watcher.close()

@@ -399,6 +399,14 @@ class Service:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
             payload = event.payload()
+            if self.speech is not None and "evidence" in payload:
+                # Each modality's own and the fused result, as in the state.
+                evidence = np.array([payload["evidence"][e] for e in EMOTIONS])
+                voice = None if self.privacy else self.voice
+                steps = self.history.sequence(payload["track_id"]) \
+                    if self.fusion is not None and payload.get("track_id") is not None else []
+                payload["voice"] = None if voice is None else describe(voice)
+                payload["fused"] = describe(self.fusion.predict(steps) if len(steps) else late_fusion(evidence, voice))
             if self.explain and "evidence" in payload:
                 payload["explain"] = self.explanation(np.array([payload["evidence"][e] for e in EMOTIONS]),
                                                       payload.get("track_id"))
