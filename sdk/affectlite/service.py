@@ -21,7 +21,7 @@ import numpy as np
 from affectlite.capture import LatestFrame
 from affectlite.explain import contributions, margin
 from affectlite.fusion.late import FACE_WEIGHT, late_fusion
-from affectlite.fusion.sequence import STEP_SECONDS
+from affectlite.fusion.sequence import STEP_FEATURES, STEP_SECONDS
 from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
@@ -243,11 +243,8 @@ class Service:
             payload["voice"] = None if voice is None else describe(voice)
         for person in persons:
             face = np.array([person["probabilities"][e] for e in EMOTIONS])
-            steps = self.history.sequence(person["track_id"]) if self.fusion is not None else []
-            if len(steps):
-                person["fused"] = describe(self.fusion.predict(steps))
-            elif self.speech is not None or self.fusion is not None:     # a new face has no steps yet
-                person["fused"] = describe(late_fusion(face, voice))
+            if self.speech is not None or self.fusion is not None:
+                person["fused"] = describe(self.fused(face, voice, person["track_id"]))
             if self.explain:
                 person["explain"] = self.explanation(face, person["track_id"])
         if self.text_scorer is not None:
@@ -259,12 +256,24 @@ class Service:
                                                           self.config["text"]["weight"])
         return payload
 
+    def _steps(self, track_id: int | None) -> np.ndarray:
+        """The learned fusion's recent steps for a track (empty without a fusion model or a track)."""
+        if self.fusion is None or track_id is None:
+            return np.zeros((0, STEP_FEATURES), np.float32)
+        return self.history.sequence(track_id)
+
+    def fused(self, face: np.ndarray, voice: np.ndarray | None, track_id: int | None) -> np.ndarray:
+        """The learned fusion's output for the track, or the weighted average (also while a new
+        face has no steps yet)."""
+        steps = self._steps(track_id)
+        return self.fusion.predict(steps) if len(steps) else late_fusion(face, voice)
+
     def explanation(self, face: np.ndarray, track_id: int | None = None) -> dict[str, Any]:
         """Each modality's say in the fused result (face alone when there is no microphone)."""
         voice = self.voice if self.speech is not None and not self.privacy else None
         explained = contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
                                   late_fusion(face, voice))
-        steps = self.history.sequence(track_id) if self.fusion is not None and track_id is not None else []
+        steps = self._steps(track_id)
         if len(steps):
             # A learned model's shares come from taking each modality out of its input.
             fused = self.fusion.predict(steps)
@@ -399,17 +408,14 @@ class Service:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
             payload = event.payload()
-            if self.speech is not None and "evidence" in payload:
+            evidence = np.array([payload["evidence"][e] for e in EMOTIONS]) if "evidence" in payload else None
+            if self.speech is not None and evidence is not None:
                 # Each modality's own and the fused result, as in the state.
-                evidence = np.array([payload["evidence"][e] for e in EMOTIONS])
                 voice = None if self.privacy else self.voice
-                steps = self.history.sequence(payload["track_id"]) \
-                    if self.fusion is not None and payload.get("track_id") is not None else []
                 payload["voice"] = None if voice is None else describe(voice)
-                payload["fused"] = describe(self.fusion.predict(steps) if len(steps) else late_fusion(evidence, voice))
-            if self.explain and "evidence" in payload:
-                payload["explain"] = self.explanation(np.array([payload["evidence"][e] for e in EMOTIONS]),
-                                                      payload.get("track_id"))
+                payload["fused"] = describe(self.fused(evidence, voice, payload.get("track_id")))
+            if self.explain and evidence is not None:
+                payload["explain"] = self.explanation(evidence, payload.get("track_id"))
             self.sink.publish_event(payload)
             self.counters.events += 1
         payload = self.state_payload(now)
