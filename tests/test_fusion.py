@@ -231,6 +231,39 @@ def test_service_uses_the_learned_fusion(fusion_model, frame):
     assert person["explain"]["modalities"]["face"]["share"] == 1.0
 
 
+def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, small_faces, tmp_path, capsys):
+    """`train fusion` leaves its held-out pairs in held_out.npz; `evaluate` then measures the int8
+    model on exactly those, with face only, voice only and late fusion on the same sequences."""
+    import shutil
+
+    from affectlite.fusion.late import late_fusion
+    from affectlite_convert.data.faces import DataError
+    from affectlite_convert.data.pairs import load_sequences, save_sequences
+
+    both = PairingOptions(face_missing=0.0, voice_missing=0.0, gap_probability=0.0)
+    x, y = make_sequences(*toy_sources(np.random.default_rng(8)), count=300, options=both, seed=9)
+    held_out = save_sequences(tmp_path / "held_out.npz", x, y)
+    model = tmp_path / "fusion_int8.tflite"
+    shutil.copy(fusion_model, model)
+    shutil.copy(fusion_model.with_suffix(".json"), model.with_suffix(".json"))
+    keras_model = fusion_model.parent / "fusion.keras"
+    assert convert_main(["evaluate", str(keras_model), str(model), "--data", str(held_out), "--plots", str(tmp_path),
+                         "--record"]) == 0
+    out = capsys.readouterr().out
+    assert "fusion_int8.tflite: 300 sequences" in out and "late_fusion" in out
+    entry = json.loads(model.with_suffix(".json").read_text())["metrics"]["held_out"]
+    contenders = entry["contenders"]
+    assert set(contenders) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
+    assert contenders["lstm"] == round(entry["accuracy"], 4)
+    face = x[:, :, 0:7].mean(axis=1)                                   # every step has both modalities here
+    voice = x[:, :, 8:15].mean(axis=1)
+    late = np.mean([np.argmax(late_fusion(f, v)) == label for f, v, label in zip(face, voice, y)])
+    assert contenders["late_fusion"] == round(float(late), 4)
+    assert (tmp_path / "fusion_int8_confusion.png").exists()
+    with pytest.raises(DataError, match="not a sequence file"):
+        load_sequences(small_faces)             # images, not steps
+
+
 def test_a_wrong_fusion_model_is_refused(tmp_path):
     from affectlite.fusion.sequence import SequenceFusion
 

@@ -152,6 +152,7 @@ def _train_fusion(args) -> int:
     from affectlite.classifiers.expression import BUNDLED_MODEL as FACE_MODEL
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
     from affectlite_convert.data.faces import load_face_npz
+    from affectlite_convert.data.pairs import save_sequences
     from affectlite_convert.data.speech import load_speech
     from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
 
@@ -162,18 +163,19 @@ def _train_fusion(args) -> int:
 
         from affectlite_convert.training.train_fusion import train_fusion_av
 
-        final, figures, (x_eval, _) = train_fusion_av(
+        final, figures, (x_eval, y_eval) = train_fusion_av(
             args.av_corpus, args.face_model or FACE_MODEL, args.speech_model or SPEECH_MODEL, args.out, recipe,
             resume=args.resume, verbose=verbose,
             progress=lambda clips: tqdm(clips, desc="clips", unit="clip", disable=not sys.stderr.isatty()))
     else:
         faces_train, faces_eval = split_faces(load_face_npz(args.faces))
-        final, figures, (x_eval, _) = train_fusion(
+        final, figures, (x_eval, y_eval) = train_fusion(
             faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
             load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
             args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume, verbose=verbose,
             extra_voices=out_of_fold_voices(args.speech_folds, args.speech) if args.speech_folds else None)
     np.savez(args.out / "calibration.npz", x=x_eval[:500])
+    save_sequences(args.out / "held_out.npz", x_eval, y_eval)
     print("held-out pairs, accuracy: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in figures.items()))
     print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task fusion "
           f"--calibration {args.out / 'calibration.npz'} --training-info {args.out} --out fusion_int8.tflite")
@@ -262,6 +264,7 @@ def _evaluate(args) -> int:
     from affectlite.labels import EMOTIONS
     from affectlite.models.card import ModelCard, card_path_for
     from affectlite_convert.data.faces import load_face_npz
+    from affectlite_convert.data.pairs import is_sequence_file, load_sequences
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
     if not args.plots.is_dir():
@@ -277,6 +280,11 @@ def _evaluate(args) -> int:
             raise ValueError(f"--actors must be N or N-M, got {args.actors!r}") from None
         speech = load_speech(args.data, actors)
         run = lambda path: evaluate_speech(path, speech)  # noqa: E731
+    elif is_sequence_file(args.data):
+        from affectlite_convert.evaluate import evaluate_fusion
+
+        x, y = load_sequences(args.data)
+        run = lambda path: evaluate_fusion(path, x, y)  # noqa: E731
     else:
         data = load_face_npz(args.data)
         run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731

@@ -6,17 +6,19 @@ the labels and value range from its model card, so the figures describe the ship
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from affectlite.fusion.late import late_fusion
 from affectlite.labels import EMOTIONS, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
 from affectlite_convert.data.faces import FaceSet
 from affectlite_convert.data.images import to_model_input
+from affectlite_convert.data.pairs import remove_modality
 
 
 @dataclass
@@ -27,22 +29,27 @@ class Evaluation:
     macro_recall: float
     per_class_recall: dict[str, float]
     confusion: np.ndarray            # rows: true label, columns: predicted, in EMOTIONS order
+    #: For a fusion model: what it has to beat on the same data (:func:`fusion_report`).
+    contenders: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {
+        figures = {
             "n": self.n,
             "accuracy": round(self.accuracy, 4),
             "macro_recall": round(self.macro_recall, 4),
             "per_class_recall": {k: round(v, 4) for k, v in self.per_class_recall.items()},
         }
+        return figures | ({"contenders": self.contenders} if self.contenders else {})
 
     def render(self) -> str:
         width = max(len(name) for name in EMOTIONS)
         lines = [
-            f"{self.model}: {self.n} images",
+            f"{self.model}: {self.n} {'sequences' if self.contenders else 'samples'}",
             f"  accuracy      {100 * self.accuracy:6.2f} %",
             f"  macro recall  {100 * self.macro_recall:6.2f} %",
             "  per-class recall: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in self.per_class_recall.items()),
+            *([  "  on the same sequences: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in self.contenders.items())]
+              if self.contenders else []),
             "  confusion matrix (rows true, columns predicted):",
             "  " + " " * width + "".join(f"{name[:7]:>8}" for name in EMOTIONS),
         ]
@@ -156,3 +163,63 @@ def evaluate_speech(path: str | Path, data) -> Evaluation:
     clip_probs = np.zeros((len(data.clip_labels), len(EMOTIONS)))
     np.add.at(clip_probs, data.clips, probs)
     return metrics(data.clip_labels, clip_probs.argmax(axis=1), Path(path).name)
+
+
+# -- fusion models on held-out sequences ---------------------------------------------------------
+
+@dataclass
+class ModalityScores:
+    """What each model sees and what it makes of it (per-step inputs, one label per sequence)."""
+
+    face: np.ndarray     # (N, 7) mean face probabilities over the steps with a face (zeros if none)
+    voice: np.ndarray    # (N, 7) the same for the voice
+    has_face: np.ndarray
+    has_voice: np.ndarray
+
+
+def modality_means(x: np.ndarray) -> ModalityScores:
+    face_on, voice_on = x[:, :, 7], x[:, :, 15]
+    face = (x[:, :, 0:7] * face_on[..., None]).sum(1) / np.maximum(face_on.sum(1, keepdims=True), 1)
+    voice = (x[:, :, 8:15] * voice_on[..., None]).sum(1) / np.maximum(voice_on.sum(1, keepdims=True), 1)
+    return ModalityScores(face, voice, face_on.any(1), voice_on.any(1))
+
+
+def fusion_report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Accuracy of every contender on the same held-out sequences (all sequences have both modalities)."""
+    scores = modality_means(x)
+    fused = np.stack([late_fusion(f, v) for f, v in zip(scores.face, scores.voice)])
+
+    def accuracy(probs):
+        return round(float(np.mean(np.argmax(probs, axis=1) == y)), 4)
+
+    return {
+        "face_only": accuracy(scores.face),
+        "voice_only": accuracy(scores.voice),
+        "late_fusion": accuracy(fused),
+        "lstm": accuracy(predict(x)),
+        "lstm_face_removed": accuracy(predict(remove_modality(x, "face"))),
+        "lstm_voice_removed": accuracy(predict(remove_modality(x, "voice"))),
+    }
+
+
+def predict_sequences(path: str | Path, x: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 7) for step sequences (N, steps, 16), Keras or TFLite (one at a time, as on
+    the device)."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        card_file = card_path_for(path)
+        labels = ModelCard.load(card_file).labels if card_file.exists() else list(EMOTIONS)
+        interpreter = make_interpreter(path)
+        probs = np.stack([adapters.run(interpreter, sample[None])[0] for sample in x.astype(np.float32)])
+        return reorder_probabilities(probs, labels)
+    from affectlite_convert.keras_io import load_model
+
+    model = load_model(path)
+    return np.concatenate([np.asarray(model.fn(x[i:i + 512])) for i in range(0, len(x), 512)])
+
+
+def evaluate_fusion(path: str | Path, x: np.ndarray, y: np.ndarray) -> Evaluation:
+    """The model's figures on the sequences, and every contender's beside it (:func:`fusion_report`)."""
+    result = metrics(y, predict_sequences(path, x).argmax(axis=1), Path(path).name)
+    result.contenders = fusion_report(lambda s: predict_sequences(path, s), x, y)
+    return result

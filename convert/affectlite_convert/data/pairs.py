@@ -14,10 +14,13 @@ present (1). Steps are 0.25 s apart; a voice window (2 s, every 0.5 s) covers tw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from affectlite.fusion.sequence import STEP_FEATURES, STEP_SECONDS  # one definition for training and device
+from affectlite.labels import EMOTIONS
+from affectlite_convert.data.faces import DataError
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,33 @@ def remove_modality(x: np.ndarray, modality: str) -> np.ndarray:
     part = slice(0, 8) if modality == "face" else slice(8, 16)
     out[:, :, part] = 0.0
     return out
+
+
+def save_sequences(path: str | Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """Held-out pairs as a file, so that a converted fusion model is measured on the very
+    sequences its float original was reported on (``affectlite-convert evaluate``)."""
+    path = Path(path)
+    np.savez(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.int64), classes=np.array(EMOTIONS))
+    return path
+
+
+def is_sequence_file(path: str | Path) -> bool:
+    """An ``.npz`` whose ``x`` holds float steps (N, steps, 16) rather than uint8 images."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x = archive["x"] if "x" in archive.files else None
+    except (OSError, ValueError):
+        return False
+    return x is not None and x.ndim == 3 and x.shape[2] == STEP_FEATURES and np.issubdtype(x.dtype, np.floating)
+
+
+def load_sequences(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path)
+    if not is_sequence_file(path):
+        raise DataError(f"{path}: not a sequence file; expected 'x' float (N, steps, {STEP_FEATURES}) and 'y' "
+                        "as `affectlite-convert train fusion` writes them (held_out.npz)")
+    with np.load(path, allow_pickle=False) as archive:
+        x, y = archive["x"], archive["y"] if "y" in archive.files else None
+    if y is None or y.shape != (len(x),) or (len(y) and (y.min() < 0 or y.max() >= len(EMOTIONS))):
+        raise DataError(f"{path}: 'y' must hold {len(x)} labels in [0, {len(EMOTIONS) - 1}]")
+    return x.astype(np.float32), y.astype(np.int64)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlite.fusion.late import late_fusion
 from affectlite.labels import EMOTIONS
-from affectlite_convert.data.pairs import PairingOptions, make_sequences, remove_modality
+from affectlite_convert.data.pairs import PairingOptions, make_sequences
+from affectlite_convert.evaluate import fusion_report
 from affectlite_convert.training.fusion_lstm import FusionSpec, build_fusion_lstm
 from affectlite_convert.training.run import TrainingRun
 
@@ -38,23 +38,6 @@ class FusionRecipe:
     model: FusionSpec = field(default_factory=FusionSpec)
 
 
-@dataclass
-class ModalityScores:
-    """What each model sees and what it makes of it (per-step inputs, one label per sequence)."""
-
-    face: np.ndarray     # (N, 7) mean face probabilities over the steps with a face (zeros if none)
-    voice: np.ndarray    # (N, 7) the same for the voice
-    has_face: np.ndarray
-    has_voice: np.ndarray
-
-
-def modality_means(x: np.ndarray) -> ModalityScores:
-    face_on, voice_on = x[:, :, 7], x[:, :, 15]
-    face = (x[:, :, 0:7] * face_on[..., None]).sum(1) / np.maximum(face_on.sum(1, keepdims=True), 1)
-    voice = (x[:, :, 8:15] * voice_on[..., None]).sum(1) / np.maximum(voice_on.sum(1, keepdims=True), 1)
-    return ModalityScores(face, voice, face_on.any(1), voice_on.any(1))
-
-
 def unimodal_probabilities(face_model: str | Path, speech_model: str | Path, faces, speech) -> tuple[np.ndarray, list[np.ndarray]]:
     """The shipped int8 models' outputs: per face image, and per voice clip (its windows in order)."""
     from affectlite_convert.evaluate import predict_tflite, predict_windows
@@ -63,24 +46,6 @@ def unimodal_probabilities(face_model: str | Path, speech_model: str | Path, fac
     window_probs = predict_windows(speech_model, speech.windows)
     clips = [window_probs[speech.clips == c] for c in range(len(speech.clip_labels))]
     return face_probs, clips
-
-
-def report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Accuracy of every contender on the same held-out sequences (all sequences have both modalities)."""
-    scores = modality_means(x)
-    fused = np.stack([late_fusion(f, v) for f, v in zip(scores.face, scores.voice)])
-
-    def accuracy(probs):
-        return round(float(np.mean(np.argmax(probs, axis=1) == y)), 4)
-
-    return {
-        "face_only": accuracy(scores.face),
-        "voice_only": accuracy(scores.voice),
-        "late_fusion": accuracy(fused),
-        "lstm": accuracy(predict(x)),
-        "lstm_face_removed": accuracy(predict(remove_modality(x, "face"))),
-        "lstm_voice_removed": accuracy(predict(remove_modality(x, "voice"))),
-    }
 
 
 @dataclass
@@ -219,7 +184,7 @@ def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, h
     stop = K.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, callbacks=[stop])
     trained = K.models.load_model(final)
-    figures = report(lambda s: trained.predict(s, batch_size=512, verbose=0), x_eval, y_eval)
+    figures = fusion_report(lambda s: trained.predict(s, batch_size=512, verbose=0), x_eval, y_eval)
     run.state["report"] = figures
     run.save_state()
     return final, figures
