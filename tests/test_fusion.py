@@ -73,6 +73,9 @@ def test_training_and_report_on_real_model_outputs(tmp_path, small_faces, steps)
     assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
     assert all(0.0 <= v <= 1.0 for v in figures.values())
     assert figures["face_only"] > 1 / 7 and figures["voice_only"] > 1 / 7      # the real models are better than chance
+    # the same contest on validation pairs from the training pool: what recipes are chosen on
+    validation = json.loads((tmp_path / "run" / "state.json").read_text())["validation_report"]
+    assert set(validation) == set(figures) and validation != figures
 
 
 # -- real audio-visual corpora (CREMA-D / RAVDESS layouts) ------------------------------------------

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also learn from out-of-fold speech outputs of actors 1-16 (the folder of "
                              "`train speech --folds`)")
     fusion.add_argument("--epochs", type=int, default=25)
+    fusion.add_argument("--voice-jitter", type=float, default=1.0,
+                        help="log-space noise on the training voices (default 1.0: few speakers; "
+                             "compare recipes on the validation figures, never on the held-out ones)")
     fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     conv = sub.add_parser("convert", help="Keras/SavedModel -> TFLite with a model card")
@@ -156,7 +159,9 @@ def _train_fusion(args) -> int:
     from affectlite_convert.data.speech import load_speech
     from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
 
-    recipe = FusionRecipe(epochs=args.epochs)
+    from affectlite_convert.data.pairs import PairingOptions
+
+    recipe = FusionRecipe(epochs=args.epochs, pairing=PairingOptions(voice_jitter=args.voice_jitter))
     verbose = 1 if sys.stdout.isatty() else 2
     if args.av_corpus is not None:
         from tqdm import tqdm
@@ -176,6 +181,10 @@ def _train_fusion(args) -> int:
             extra_voices=out_of_fold_voices(args.speech_folds, args.speech) if args.speech_folds else None)
     np.savez(args.out / "calibration.npz", x=x_eval[:500])
     save_sequences(args.out / "held_out.npz", x_eval, y_eval)
+    validation = json.loads((args.out / "state.json").read_text()).get("validation_report")
+    if validation:
+        print("validation pairs (choose recipes on these), accuracy: "
+              + ", ".join(f"{k} {100 * v:.1f} %" for k, v in validation.items()))
     print("held-out pairs, accuracy: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in figures.items()))
     print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task fusion "
           f"--calibration {args.out / 'calibration.npz'} --training-info {args.out} --out fusion_int8.tflite")

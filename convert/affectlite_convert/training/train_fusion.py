@@ -121,6 +121,11 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
                              "voice_jitter": 0.0})
     x_eval, y_eval = make_sequences(eval_face, faces_eval.y, eval_voice, speech_eval.clip_labels,
                                     recipe.eval_sequences, both, recipe.seed + 1)
+    # The same contest on validation pairs made like the held-out ones (both modalities, no noise):
+    # the figures to choose between recipes on, so that the held-out pairs only ever report.
+    selection = make_sequences(train_face[val_faces], faces_train.y[val_faces],
+                               [c for c, keep in zip(train_voice, val_clips) if keep], voice_labels[val_clips],
+                               recipe.eval_sequences // 2, both, recipe.seed + 3)
     data = {
         "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
                  "(images the face model never saw); no explicit licence",
@@ -131,7 +136,7 @@ def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model,
         "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
                    "faces and speakers disjoint between training and held-out pairs",
     }
-    final, figures = _fit_and_report(run, recipe, (x, y), (x_val, y_val), (x_eval, y_eval), data, verbose)
+    final, figures = _fit_and_report(run, recipe, (x, y), (x_val, y_val), (x_eval, y_eval), data, verbose, selection)
     return final, figures, (x_eval, y_eval)
 
 
@@ -161,7 +166,7 @@ def train_fusion_av(corpus: str | Path, face_model, speech_model, run_dir: str |
 
 
 def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, held_out, data: dict,
-                    verbose: int) -> tuple[Path, dict]:
+                    verbose: int, selection=None) -> tuple[Path, dict]:
     import tensorflow as tf
     import tf_keras as K
 
@@ -184,8 +189,11 @@ def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, h
     stop = K.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience, restore_best_weights=True)
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, callbacks=[stop])
     trained = K.models.load_model(final)
-    figures = fusion_report(lambda s: trained.predict(s, batch_size=512, verbose=0), x_eval, y_eval)
+    predict = lambda s: trained.predict(s, batch_size=512, verbose=0)  # noqa: E731
+    figures = fusion_report(predict, x_eval, y_eval)
     run.state["report"] = figures
+    if selection is not None:
+        run.state["validation_report"] = fusion_report(predict, *selection)
     run.save_state()
     return final, figures
 
