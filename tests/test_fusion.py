@@ -6,8 +6,11 @@ import json
 import time
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
+
+import affectlite
 
 from affectlite.labels import EMOTIONS
 from affectlite_convert.cli import main as convert_main
@@ -212,8 +215,29 @@ def test_sequence_fusion_on_the_device(fusion_model):
     assert probs.shape == (7,) and abs(probs.sum() - 1) < 0.02
     assert fusion.contributions(steps) == {"face": 1.0}                   # no voice: the face carries it all
     assert fusion.predict(steps[:3]).shape == (7,)                        # a new track: fewer steps, padded
+    # which moments the answer rests on: a step with nothing in it has no say
+    gappy = steps.copy()
+    gappy[:3] = 0.0
+    shares = fusion.step_shares(gappy)
+    assert shares.shape == (8,) and abs(shares.sum() - 1) < 1e-6 and not shares[:3].any()
     history.keep_only([2])
     assert len(history.sequence(1)) == 0
+
+
+def test_each_sequence_starts_from_a_blank_state(fusion_model):
+    """A converted LSTM keeps its state in variable tensors between invocations; the device must
+    answer every sequence as the Keras model does, not carry the last one over."""
+    import tf_keras as K
+
+    from affectlite.fusion.sequence import SequenceFusion
+
+    keras_model = K.models.load_model(fusion_model.parent / "fusion.keras", compile=False)
+    x, _ = make_sequences(*toy_sources(np.random.default_rng(12)), count=20, seed=13)
+    expected = keras_model.predict(x, verbose=0)
+    fusion = SequenceFusion(fusion_model)
+    answers = np.stack([fusion.predict(sequence) for sequence in x])
+    assert np.abs(answers - expected).max() < 0.03                 # int8 against float, sequence by sequence
+    np.testing.assert_array_equal(fusion.predict(x[0]), answers[0])  # the same sequence again, later
 
 
 def test_service_uses_the_learned_fusion(fusion_model, frame):
@@ -232,6 +256,12 @@ def test_service_uses_the_learned_fusion(fusion_model, frame):
     expected = service.fusion.predict(steps)
     assert person["fused"]["probabilities"] == {e: round(float(p), 4) for e, p in zip(EMOTIONS, expected)}
     assert person["explain"]["modalities"]["face"]["share"] == 1.0
+    steps_explained = person["explain"]["steps"]
+    assert len(steps_explained) == len(steps) and steps_explained[-1]["age_s"] == 0.0
+    assert steps_explained[0]["age_s"] == (len(steps) - 1) * 0.25
+    assert abs(sum(step["share"] for step in steps_explained) - 1) < 1e-3
+    schema = json.loads((Path(affectlite.__file__).parent / "schemas" / "mqtt-state.v1.json").read_text())
+    jsonschema.validate(service.state_payload(time.monotonic()), schema)
 
 
 def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, small_faces, tmp_path, capsys):

@@ -210,7 +210,7 @@ def predict_sequences(path: str | Path, x: np.ndarray) -> np.ndarray:
         card_file = card_path_for(path)
         labels = ModelCard.load(card_file).labels if card_file.exists() else list(EMOTIONS)
         interpreter = make_interpreter(path)
-        probs = np.stack([adapters.run(interpreter, sample[None])[0] for sample in x.astype(np.float32)])
+        probs = np.stack([adapters.run_from_blank_state(interpreter, sample[None])[0] for sample in x.astype(np.float32)])
         return reorder_probabilities(probs, labels)
     from affectlite_convert.keras_io import load_model
 

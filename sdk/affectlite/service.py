@@ -282,6 +282,8 @@ class Service:
             explained["margin"] = round(margin(fused), 4)
             for name, part in explained["modalities"].items():
                 part["share"] = round(shares.get(name, 0.0), 4)
+            explained["steps"] = [{"age_s": round((len(steps) - 1 - i) * STEP_SECONDS, 2), "share": round(float(share), 4)}
+                                  for i, share in enumerate(self.fusion.step_shares(steps))]
         return explained
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:

@@ -53,7 +53,7 @@ class SequenceFusion:
         padded = np.zeros((self.steps, STEP_FEATURES), np.float32)
         if len(steps):
             padded[-len(steps):] = steps
-        probs = adapters.run(self._interpreter, padded[None])[0]
+        probs = adapters.run_from_blank_state(self._interpreter, padded[None])[0]
         return reorder_probabilities(probs, self.card.labels)
 
     def contributions(self, steps: np.ndarray) -> dict[str, float]:
@@ -69,6 +69,26 @@ class SequenceFusion:
             drops[name] = max(0.0, float(full[top] - self.predict(without)[top]))
         total = sum(drops.values())
         return {name: (drop / total if total > 0 else 1.0 / len(drops)) for name, drop in drops.items()}
+
+    def step_shares(self, steps: np.ndarray) -> np.ndarray:
+        """Each step's share of the top class (oldest first), by blanking that step alone.
+
+        Measured by taking steps out rather than read from the model's attention weights: attention
+        says where the model looked, not what its answer depends on, and this works for any fusion
+        model a user converts. Costs one inference per step (about 0.1 ms each)."""
+        steps = np.asarray(steps, np.float32)[-self.steps:]
+        probs = self.predict(steps)
+        top = int(np.argmax(probs))
+        full = probs[top]
+        drops = np.zeros(len(steps))
+        for i in range(len(steps)):
+            without = steps.copy()
+            without[i] = 0.0
+            drops[i] = max(0.0, float(full - self.predict(without)[top]))
+        if drops.sum() == 0:                           # no single step matters: all present ones alike
+            drops = (steps[:, 7] + steps[:, 15] > 0).astype(np.float64)
+        total = drops.sum()
+        return drops / total if total > 0 else drops
 
     def close(self) -> None:
         self._interpreter = None

@@ -51,3 +51,13 @@ def run(interpreter, values: np.ndarray) -> np.ndarray:
     set_input(interpreter, values)
     interpreter.invoke()
     return get_output(interpreter)
+
+
+def run_from_blank_state(interpreter, values: np.ndarray) -> np.ndarray:
+    """One inference of a recurrent model (the fusion LSTM) on a whole sequence, from a blank state.
+
+    A converted LSTM keeps its hidden and cell state in variable tensors that survive ``invoke()``
+    (and ``allocate_tensors()``): without the reset each sequence would start where the previous
+    one ended, and the answers drift far from the Keras model's."""
+    interpreter.reset_all_variables()
+    return run(interpreter, values)
