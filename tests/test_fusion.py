@@ -297,6 +297,29 @@ def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, s
         load_sequences(small_faces)             # images, not steps
 
 
+def test_the_bundled_fusion_lstm():
+    """`[fusion] model = "bundled"`: the LSTM that ships reads a modality that is present, and
+    says which recent steps its answer rests on."""
+    from affectlite.fusion.sequence import SequenceFusion, make_step
+
+    fusion = SequenceFusion("bundled")
+    assert fusion.card.name == "fusion_lstm_int8" and fusion.steps == 8
+
+    def confident(label):
+        probs = np.full(7, 0.02, np.float32)
+        probs[EMOTIONS.index(label)] = 0.88
+        return probs
+
+    both = np.stack([make_step(confident("happy"), confident("happy"))] * 8)
+    assert EMOTIONS[int(np.argmax(fusion.predict(both)))] == "happy"
+    face_only = np.stack([make_step(None, None)] * 4 + [make_step(confident("sad"), None)] * 4)
+    assert EMOTIONS[int(np.argmax(fusion.predict(face_only)))] == "sad"
+    shares = fusion.step_shares(face_only)
+    assert not shares[:4].any() and shares[4:].sum() > 0.999          # nothing there, no say
+    voice_only = np.stack([make_step(None, confident("angry"))] * 8)
+    assert EMOTIONS[int(np.argmax(fusion.predict(voice_only)))] == "angry"
+
+
 def test_a_wrong_fusion_model_is_refused(tmp_path):
     from affectlite.fusion.sequence import SequenceFusion
 

@@ -75,10 +75,12 @@ def test_bad_arguments(args, message):
 
 def test_doctor_confirms_a_configuration(tmp_path, capsys, broker):
     config = tmp_path / "device.toml"
-    config.write_text(f"[recognizer]\nthreads = 2\n[mqtt]\nport = {broker.port}\ndevice_id = \"hall\"\n")
+    config.write_text(f"[recognizer]\nthreads = 2\n[mqtt]\nport = {broker.port}\ndevice_id = \"hall\"\n"
+                      "[fusion]\nmodel = \"bundled\"\n")
     assert main(["doctor", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "expression model: face_expression_int8.tflite on the CPU (edgetpu = off)" in out
+    assert "fusion model: fusion_lstm_int8, 8 steps of 0.25 s" in out
     assert f"MQTT broker localhost:{broker.port}: reachable, topics under affectlite/hall/" in out
 
 
@@ -93,6 +95,10 @@ def test_doctor_with_a_broken_configuration_or_absent_broker(tmp_path, capsys):
     bad.write_text("[recognizer]\nthread = 2\n")
     assert main(["doctor", "--config", str(bad)]) == 1
     assert "PROBLEM:" in capsys.readouterr().out
+    missing = tmp_path / "missing-fusion.toml"
+    missing.write_text(f"[mqtt]\nenabled = false\n[fusion]\nmodel = \"{tmp_path / 'fusion.tflite'}\"\n")
+    assert main(["doctor", "--config", str(missing)]) == 1
+    assert "PROBLEM: fusion model:" in capsys.readouterr().out
     away = tmp_path / "away.toml"
     away.write_text(f"[mqtt]\nport = {free_port()}\n")
     assert main(["doctor", "--config", str(away)]) == 0          # the service would start and queue

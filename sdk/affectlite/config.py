@@ -89,8 +89,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                           check=_non_negative, allowed=">= 0"),
     },
     "fusion": {
-        "model": Key(str, "", "learned fusion model .tflite from `affectlite-convert train fusion` (empty: the "
-                              "weighted average of face and voice)"),
+        "model": Key(str, "", "learned fusion over the last 2 s: \"bundled\" (the LSTM that ships) or a .tflite "
+                              "from `affectlite-convert train fusion` (empty: the weighted average of face and voice)"),
     },
     "text": {
         "enabled": Key(bool, False, "accept captions or transcript lines (MQTT set/text, Service.add_text) and "

@@ -117,6 +117,15 @@ def configuration_lines(path: Path) -> tuple[list[str], bool]:
         except (ValueError, OSError, RuntimeError) as exc:
             lines.append(f"PROBLEM: speech model: {exc}")
             ok = False
+    if config["fusion"]["model"]:
+        from affectlite.fusion.sequence import SequenceFusion
+
+        try:
+            fusion = SequenceFusion(config["fusion"]["model"], r["threads"])
+            lines.append(f"fusion model: {fusion.card.name}, {fusion.steps} steps of 0.25 s")
+        except (ValueError, OSError, RuntimeError) as exc:
+            lines.append(f"PROBLEM: fusion model: {exc}")
+            ok = False
     mqtt = config["mqtt"]
     if mqtt["enabled"]:
         target = f"{mqtt['host']}:{mqtt['port']}"

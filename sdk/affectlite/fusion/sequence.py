@@ -3,8 +3,9 @@ the voice, step by step, through the int8 LSTM that `affectlite-convert train fu
 
 A step is 16 numbers every 0.25 s: the face model's probabilities and a presence flag, the speech
 model's probabilities and a presence flag (zeros and flag 0 for a missing modality), exactly as
-in training (the toolchain imports these constants). Configured with ``[fusion] model``; without
-one the service fuses with the weighted average (:mod:`affectlite.fusion.late`).
+in training (the toolchain imports these constants). Configured with ``[fusion] model`` ("bundled"
+or a path); without one the service fuses with the weighted average (:mod:`affectlite.fusion.late`),
+which the bundled LSTM only ties on held-out pairs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from affectlite.runtime.interpreter import make_interpreter
 
 STEP_FEATURES = 16
 STEP_SECONDS = 0.25
+#: The LSTM that ships, trained on label-paired sequences (its card has the figures); selected
+#: with ``[fusion] model = "bundled"``.
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "fusion_lstm_int8.tflite"
 
 
 def make_step(face: np.ndarray | None, voice: np.ndarray | None) -> np.ndarray:
@@ -34,7 +38,7 @@ def make_step(face: np.ndarray | None, voice: np.ndarray | None) -> np.ndarray:
 
 class SequenceFusion:
     def __init__(self, model_path: str | Path, num_threads: int = 1):
-        model_path = Path(model_path)
+        model_path = BUNDLED_MODEL if str(model_path) == "bundled" else Path(model_path)
         card_file = card_path_for(model_path)
         if not model_path.exists():
             raise ValueError(f"{model_path}: no such fusion model")
