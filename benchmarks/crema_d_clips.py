@@ -1,8 +1,9 @@
 """The six real CREMA-D audio-visual clips through the whole path: what comes out per clip.
 
 For each clip: the label in its name, the face model's majority emotion over the frames, the
-speech model's emotion over the voiced windows of its sound track, and the late fusion of the
-two clip-level means.
+speech model's emotion over the voiced windows of its sound track, the late fusion of the
+two clip-level means, and the bundled fusion LSTM (mean of its answers over every 2 s window of
+0.25 s steps, the steps built as `train fusion --av-corpus` builds them).
 
     python benchmarks/crema_d_clips.py
 """
@@ -17,15 +18,19 @@ import numpy as np
 from affectlite import EMOTIONS, EmotionRecognizer
 from affectlite.classifiers.speech import SpeechClassifier
 from affectlite.fusion.late import late_fusion
+from affectlite.fusion.sequence import SequenceFusion
 from affectlite.sources.audio import read_video_audio
+from affectlite_convert.data.av_corpus import clip_steps, sequences_from_steps
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "av" / "crema-d-sample" / "VideoFlash"
 LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 
 
 def main() -> None:
-    print(f"{'clip':<22} {'label':<8} {'face (majority of frames)':<28} {'voice (mean of windows)':<26} {'fused':<8}")
+    print(f"{'clip':<22} {'label':<8} {'face (majority of frames)':<28} {'voice (mean of windows)':<26} {'fused':<8} "
+          f"{'LSTM':<8}")
     hits = collections.Counter()
+    lstm = SequenceFusion("bundled")
     with EmotionRecognizer() as recognizer, SpeechClassifier() as speech:
         for clip in sorted(CLIPS.glob("*.flv")):
             label = LABELS[clip.stem.split("_")[2]]
@@ -37,10 +42,13 @@ def main() -> None:
             face_top, n = votes.most_common(1)[0]
             voice_top = EMOTIONS[int(np.argmax(voice_mean))] if voice_mean is not None else "no speech"
             fused_top = EMOTIONS[int(np.argmax(fused))]
-            hits.update(face=face_top == label, voice=voice_top == label, fused=fused_top == label)
+            windows_of_steps = sequences_from_steps(clip_steps(clip, recognizer, speech), lstm.steps, 1)
+            lstm_top = EMOTIONS[int(np.argmax(np.mean([lstm.predict(w) for w in windows_of_steps], axis=0)))]
+            hits.update(face=face_top == label, voice=voice_top == label, fused=fused_top == label,
+                        lstm=lstm_top == label)
             print(f"{clip.name:<22} {label:<8} {face_top + f' ({n}/{len(faces)})':<28} "
-                  f"{voice_top + f' ({len(windows)} windows)':<26} {fused_top:<8}")
-    print(f"correct of 6: face {hits['face']}, voice {hits['voice']}, fused {hits['fused']}")
+                  f"{voice_top + f' ({len(windows)} windows)':<26} {fused_top:<8} {lstm_top:<8}")
+    print(f"correct of 6: face {hits['face']}, voice {hits['voice']}, fused {hits['fused']}, LSTM {hits['lstm']}")
 
 
 if __name__ == "__main__":
