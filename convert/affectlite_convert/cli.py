@@ -266,6 +266,14 @@ def _convert(args) -> int:
     card = convert(args.model, args.out, options, args.calibration)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB, {card.quantization}, input "
           f"{card.input.shape} {card.input.dtype}) and its card {args.out.with_suffix('.json').name} / .md")
+    check = card.converter.get("agreement")
+    if check:
+        print(f"against the source model on {check['inputs']} calibration inputs: same top class on "
+              f"{100 * check['same_top_class']:.1f} % of the {check['clear_inputs']} without a near tie, "
+              f"largest output difference {check['largest_output_difference']:.3f}")
+        if check["same_top_class"] < 0.9 or check["largest_output_difference"] > 0.25:
+            print("WARNING: the converted model often answers differently from its source: check that the "
+                  "calibration data is what the model will see, then `affectlite-convert evaluate` both models")
     return 0
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from affectlite.labels import EMOTIONS
 from affectlite.models.card import InputSpec, ModelCard, OutputSpec
+from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
 from affectlite_convert.data.faces import DataError
 from affectlite_convert.data.images import load_images_resized, to_model_input
@@ -156,6 +157,31 @@ def to_tflite(model: LoadedModel, shape: tuple[int, ...], options: ConvertOption
         raise RuntimeError(f"TFLite conversion failed: {str(exc).strip().splitlines()[-1]}") from exc
 
 
+def agreement(model: LoadedModel, content: bytes, samples: np.ndarray, limit: int = 100) -> dict[str, float]:
+    """How closely the .tflite answers like its source on real inputs, one at a time as on the
+    device: a conversion that changes a model's answers (a layer the converter mishandles, a
+    quantization that does not suit the model's activations) shows here, at conversion time,
+    rather than on the device. Both models get the same inputs, so a wrong --input-range does not
+    show here: `evaluate` on labelled data catches that."""
+    x = samples[:limit].astype(np.float32)
+    interpreter = make_interpreter(content)
+    if model.input_shape and model.input_shape[0] == 1:      # a source fixed at batch 1
+        expected = np.concatenate([np.asarray(model.fn(sample[None])) for sample in x])
+    else:
+        expected = np.asarray(model.fn(x))
+    got = np.stack([adapters.run_from_blank_state(interpreter, sample[None])[0] for sample in x])
+    expected = expected.reshape(got.shape)
+    top2 = np.sort(expected, axis=-1)[..., -2:]
+    clear = (top2[..., 1] - top2[..., 0]).reshape(len(x), -1).min(axis=1) > 0.05    # near ties may flip
+    same = (expected.argmax(-1) == got.argmax(-1)).reshape(len(x), -1).all(axis=1)
+    return {
+        "inputs": int(len(x)),
+        "clear_inputs": int(clear.sum()),          # the source's top two at least 0.05 apart
+        "same_top_class": round(float(same[clear].mean()) if clear.any() else 1.0, 4),
+        "largest_output_difference": round(float(np.abs(expected - got).max()), 4),
+    }
+
+
 def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions, calibration_source,
           value_range: tuple[float, float] | None = None) -> ModelCard:
     interpreter = make_interpreter(content)
@@ -211,9 +237,9 @@ def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = C
     model = load_model(model_path)
     shape = static_input_shape(model, options.input_shape)
     samples = None
-    if options.quant == "int8":
-        if calibration is None:
-            raise ValueError("int8 quantization needs calibration data (--calibration NPZ or image folder)")
+    if options.quant == "int8" and calibration is None:
+        raise ValueError("int8 quantization needs calibration data (--calibration NPZ or image folder)")
+    if calibration is not None:
         samples = load_calibration(calibration, shape, options.value_range, options.calibration_samples,
                                    features=options.input_kind == "features")
     content = to_tflite(model, shape, options, samples)
@@ -221,6 +247,8 @@ def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = C
     if options.input_kind == "features" and samples is not None:
         feature_range = (round(float(samples.min()), 4), round(float(samples.max()), 4))
     card = _card(content, out, model, options, calibration, feature_range)
+    if samples is not None:
+        card.converter["agreement"] = agreement(model, content, samples)
 
     tmp = out.with_name(out.name + ".tmp")
     try:
