@@ -155,11 +155,9 @@ def _train_fusion(args) -> int:
     from affectlite.classifiers.expression import BUNDLED_MODEL as FACE_MODEL
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
     from affectlite_convert.data.faces import load_face_npz
-    from affectlite_convert.data.pairs import save_sequences
+    from affectlite_convert.data.pairs import PairingOptions, save_sequences
     from affectlite_convert.data.speech import load_speech
     from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
-
-    from affectlite_convert.data.pairs import PairingOptions
 
     recipe = FusionRecipe(epochs=args.epochs, pairing=PairingOptions(voice_jitter=args.voice_jitter))
     verbose = 1 if sys.stdout.isatty() else 2

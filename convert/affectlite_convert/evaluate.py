@@ -141,20 +141,31 @@ def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
     return out
 
 
-def predict_windows(path: str | Path, windows: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 7) for feature windows (N, frames, bands), Keras or TFLite."""
+def feature_predictor(path: str | Path):
+    """A function from feature tensors (N, ...) to probabilities (N, 7), Keras or TFLite, with the
+    model loaded once. A TFLite model runs one sample at a time from a blank state, as on the
+    device (the fusion LSTM would otherwise carry one sequence over into the next)."""
     path = Path(path)
-    x = windows[..., None].astype(np.float32)
     if path.suffix == ".tflite":
         card_file = card_path_for(path)
         labels = ModelCard.load(card_file).labels if card_file.exists() else list(EMOTIONS)
         interpreter = make_interpreter(path)
-        probs = np.stack([adapters.run(interpreter, sample[None])[0] for sample in x])
-        return reorder_probabilities(probs, labels)
+
+        def run_tflite(x: np.ndarray) -> np.ndarray:
+            probs = np.stack([adapters.run_from_blank_state(interpreter, sample[None])[0]
+                              for sample in x.astype(np.float32)])
+            return reorder_probabilities(probs, labels)
+
+        return run_tflite
     from affectlite_convert.keras_io import load_model
 
     model = load_model(path)
-    return np.concatenate([np.asarray(model.fn(x[i:i + 256])) for i in range(0, len(x), 256)])
+    return lambda x: np.concatenate([np.asarray(model.fn(x[i:i + 256])) for i in range(0, len(x), 256)])
+
+
+def predict_windows(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """Probabilities (N, 7) for feature windows (N, frames, bands), Keras or TFLite."""
+    return feature_predictor(path)(windows[..., None].astype(np.float32))
 
 
 def evaluate_speech(path: str | Path, data) -> Evaluation:
@@ -167,34 +178,25 @@ def evaluate_speech(path: str | Path, data) -> Evaluation:
 
 # -- fusion models on held-out sequences ---------------------------------------------------------
 
-@dataclass
-class ModalityScores:
-    """What each model sees and what it makes of it (per-step inputs, one label per sequence)."""
-
-    face: np.ndarray     # (N, 7) mean face probabilities over the steps with a face (zeros if none)
-    voice: np.ndarray    # (N, 7) the same for the voice
-    has_face: np.ndarray
-    has_voice: np.ndarray
-
-
-def modality_means(x: np.ndarray) -> ModalityScores:
+def modality_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 7) mean face and voice probabilities over the steps that have them (zeros if none)."""
     face_on, voice_on = x[:, :, 7], x[:, :, 15]
     face = (x[:, :, 0:7] * face_on[..., None]).sum(1) / np.maximum(face_on.sum(1, keepdims=True), 1)
     voice = (x[:, :, 8:15] * voice_on[..., None]).sum(1) / np.maximum(voice_on.sum(1, keepdims=True), 1)
-    return ModalityScores(face, voice, face_on.any(1), voice_on.any(1))
+    return face, voice
 
 
 def fusion_report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Accuracy of every contender on the same held-out sequences (all sequences have both modalities)."""
-    scores = modality_means(x)
-    fused = np.stack([late_fusion(f, v) for f, v in zip(scores.face, scores.voice)])
+    face, voice = modality_means(x)
+    fused = np.stack([late_fusion(f, v) for f, v in zip(face, voice)])
 
     def accuracy(probs):
         return round(float(np.mean(np.argmax(probs, axis=1) == y)), 4)
 
     return {
-        "face_only": accuracy(scores.face),
-        "voice_only": accuracy(scores.voice),
+        "face_only": accuracy(face),
+        "voice_only": accuracy(voice),
         "late_fusion": accuracy(fused),
         "lstm": accuracy(predict(x)),
         "lstm_face_removed": accuracy(predict(remove_modality(x, "face"))),
@@ -202,24 +204,9 @@ def fusion_report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def predict_sequences(path: str | Path, x: np.ndarray) -> np.ndarray:
-    """Probabilities (N, 7) for step sequences (N, steps, 16), Keras or TFLite (one at a time, as on
-    the device)."""
-    path = Path(path)
-    if path.suffix == ".tflite":
-        card_file = card_path_for(path)
-        labels = ModelCard.load(card_file).labels if card_file.exists() else list(EMOTIONS)
-        interpreter = make_interpreter(path)
-        probs = np.stack([adapters.run_from_blank_state(interpreter, sample[None])[0] for sample in x.astype(np.float32)])
-        return reorder_probabilities(probs, labels)
-    from affectlite_convert.keras_io import load_model
-
-    model = load_model(path)
-    return np.concatenate([np.asarray(model.fn(x[i:i + 512])) for i in range(0, len(x), 512)])
-
-
 def evaluate_fusion(path: str | Path, x: np.ndarray, y: np.ndarray) -> Evaluation:
     """The model's figures on the sequences, and every contender's beside it (:func:`fusion_report`)."""
-    result = metrics(y, predict_sequences(path, x).argmax(axis=1), Path(path).name)
-    result.contenders = fusion_report(lambda s: predict_sequences(path, s), x, y)
+    predict = feature_predictor(path)
+    result = metrics(y, predict(x).argmax(axis=1), Path(path).name)
+    result.contenders = fusion_report(predict, x, y)
     return result

@@ -118,11 +118,11 @@ def configuration_lines(path: Path) -> tuple[list[str], bool]:
             lines.append(f"PROBLEM: speech model: {exc}")
             ok = False
     if config["fusion"]["model"]:
-        from affectlite.fusion.sequence import SequenceFusion
+        from affectlite.fusion.sequence import STEP_SECONDS, SequenceFusion
 
         try:
             fusion = SequenceFusion(config["fusion"]["model"], r["threads"])
-            lines.append(f"fusion model: {fusion.card.name}, {fusion.steps} steps of 0.25 s")
+            lines.append(f"fusion model: {fusion.card.name}, {fusion.steps} steps of {STEP_SECONDS} s")
         except (ValueError, OSError, RuntimeError) as exc:
             lines.append(f"PROBLEM: fusion model: {exc}")
             ok = False

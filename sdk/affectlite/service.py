@@ -21,7 +21,7 @@ import numpy as np
 from affectlite.capture import LatestFrame
 from affectlite.explain import contributions, margin
 from affectlite.fusion.late import FACE_WEIGHT, late_fusion
-from affectlite.fusion.sequence import STEP_FEATURES, STEP_SECONDS
+from affectlite.fusion.sequence import STEP_SECONDS, FusedAnswer
 from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
@@ -119,6 +119,9 @@ class Service:
             self.fusion = SequenceFusion(config["fusion"]["model"], config["recognizer"]["threads"])
             self.history = StepHistory(self.fusion.steps)
         self._last_faces: dict[int, np.ndarray] = {}      # track -> its face probabilities since the last step
+        # track -> the learned fusion's answer on its latest steps: it changes only when a step is
+        # pushed, so the model runs once a step, not once a frame.
+        self._answers: dict[int, FusedAnswer] = {}
         self.text_scorer = None
         self._text: tuple[float, Any] | None = None      # (arrival, TextValence) of the latest line
         if config["text"]["enabled"]:
@@ -256,34 +259,27 @@ class Service:
                                                           self.config["text"]["weight"])
         return payload
 
-    def _steps(self, track_id: int | None) -> np.ndarray:
-        """The learned fusion's recent steps for a track (empty without a fusion model or a track)."""
-        if self.fusion is None or track_id is None:
-            return np.zeros((0, STEP_FEATURES), np.float32)
-        return self.history.sequence(track_id)
-
     def fused(self, face: np.ndarray, voice: np.ndarray | None, track_id: int | None) -> np.ndarray:
         """The learned fusion's output for the track, or the weighted average (also while a new
         face has no steps yet)."""
-        steps = self._steps(track_id)
-        return self.fusion.predict(steps) if len(steps) else late_fusion(face, voice)
+        answer = self._answers.get(track_id)
+        return answer.probabilities if answer is not None else late_fusion(face, voice)
 
     def explanation(self, face: np.ndarray, track_id: int | None = None) -> dict[str, Any]:
         """Each modality's say in the fused result (face alone when there is no microphone)."""
         voice = self.voice if self.speech is not None and not self.privacy else None
         explained = contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
                                   late_fusion(face, voice))
-        steps = self._steps(track_id)
-        if len(steps):
-            # A learned model's shares come from taking each modality out of its input.
-            fused = self.fusion.predict(steps)
-            shares = self.fusion.contributions(steps)
-            explained["emotion"] = EMOTIONS[int(np.argmax(fused))]
-            explained["margin"] = round(margin(fused), 4)
+        answer = self._answers.get(track_id)
+        if answer is not None:
+            # A learned model's shares come from taking each modality, and each step, out of its input.
+            explained["emotion"] = EMOTIONS[int(np.argmax(answer.probabilities))]
+            explained["margin"] = round(margin(answer.probabilities), 4)
             for name, part in explained["modalities"].items():
-                part["share"] = round(shares.get(name, 0.0), 4)
-            explained["steps"] = [{"age_s": round((len(steps) - 1 - i) * STEP_SECONDS, 2), "share": round(float(share), 4)}
-                                  for i, share in enumerate(self.fusion.step_shares(steps))]
+                part["share"] = round(answer.modality_shares.get(name, 0.0), 4)
+            last = len(answer.step_shares) - 1
+            explained["steps"] = [{"age_s": round((last - i) * STEP_SECONDS, 2), "share": round(float(share), 4)}
+                                  for i, share in enumerate(answer.step_shares)]
         return explained
 
     def stats_payload(self, window_s: float) -> dict[str, Any]:
@@ -404,6 +400,8 @@ class Service:
             self.history.push(track_id, self._last_faces.pop(track_id, None), voice)
         self.history.keep_only(people)
         self._last_faces.clear()
+        self._answers = {track_id: self.fusion.answer(self.history.sequence(track_id), self.explain)
+                         for track_id in people}
 
     def _publish(self, events, now: float) -> None:
         for event in events:

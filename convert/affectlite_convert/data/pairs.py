@@ -89,23 +89,30 @@ def save_sequences(path: str | Path, x: np.ndarray, y: np.ndarray) -> Path:
     return path
 
 
-def is_sequence_file(path: str | Path) -> bool:
-    """An ``.npz`` whose ``x`` holds float steps (N, steps, 16) rather than uint8 images."""
+def _arrays(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            x = archive["x"] if "x" in archive.files else None
+            return {name: archive[name] for name in ("x", "y") if name in archive.files}
     except (OSError, ValueError):
-        return False
+        return {}
+
+
+def _holds_steps(arrays: dict[str, np.ndarray]) -> bool:
+    x = arrays.get("x")
     return x is not None and x.ndim == 3 and x.shape[2] == STEP_FEATURES and np.issubdtype(x.dtype, np.floating)
 
 
+def is_sequence_file(path: str | Path) -> bool:
+    """An ``.npz`` whose ``x`` holds float steps (N, steps, 16) rather than uint8 images."""
+    return _holds_steps(_arrays(path))
+
+
 def load_sequences(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    path = Path(path)
-    if not is_sequence_file(path):
+    arrays = _arrays(path)
+    if not _holds_steps(arrays):
         raise DataError(f"{path}: not a sequence file; expected 'x' float (N, steps, {STEP_FEATURES}) and 'y' "
                         "as `affectlite-convert train fusion` writes them (held_out.npz)")
-    with np.load(path, allow_pickle=False) as archive:
-        x, y = archive["x"], archive["y"] if "y" in archive.files else None
+    x, y = arrays["x"], arrays.get("y")
     if y is None or y.shape != (len(x),) or (len(y) and (y.min() < 0 or y.max() >= len(EMOTIONS))):
         raise DataError(f"{path}: 'y' must hold {len(x)} labels in [0, {len(EMOTIONS) - 1}]")
     return x.astype(np.float32), y.astype(np.int64)

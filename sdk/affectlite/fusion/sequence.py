@@ -11,6 +11,7 @@ which the bundled LSTM only ties on held-out pairs.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,15 @@ def make_step(face: np.ndarray | None, voice: np.ndarray | None) -> np.ndarray:
     return step
 
 
+@dataclass(frozen=True)
+class FusedAnswer:
+    """The learned fusion's answer on one person's latest steps, and what it rests on (when asked)."""
+
+    probabilities: np.ndarray
+    modality_shares: dict[str, float] = field(default_factory=dict)
+    step_shares: np.ndarray | None = None      # oldest step first
+
+
 class SequenceFusion:
     def __init__(self, model_path: str | Path, num_threads: int = 1):
         model_path = BUNDLED_MODEL if str(model_path) == "bundled" else Path(model_path)
@@ -59,6 +69,12 @@ class SequenceFusion:
             padded[-len(steps):] = steps
         probs = adapters.run_from_blank_state(self._interpreter, padded[None])[0]
         return reorder_probabilities(probs, self.card.labels)
+
+    def answer(self, steps: np.ndarray, explain: bool = False) -> FusedAnswer:
+        """The probabilities, and with ``explain`` each modality's and each step's share."""
+        if not explain:
+            return FusedAnswer(self.predict(steps))
+        return FusedAnswer(self.predict(steps), self.contributions(steps), self.step_shares(steps))
 
     def contributions(self, steps: np.ndarray) -> dict[str, float]:
         """Each modality's share of the top class, by removing it: how much the decision leans on it."""
