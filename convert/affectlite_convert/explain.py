@@ -40,15 +40,16 @@ class GradCam:
         low, high = value_range
         self._scale, self._offset = (high - low) / 255.0, low
 
+    def _input(self, crop: np.ndarray) -> np.ndarray:
+        return crop.reshape(1, self.height, self.width, self.channels).astype(np.float32) * self._scale + self._offset
+
     def classify(self, crop: np.ndarray) -> np.ndarray:
-        x = crop.reshape(1, self.height, self.width, self.channels).astype(np.float32) * self._scale + self._offset
-        return np.asarray(self.model(x, training=False))[0]
+        return np.asarray(self.model(self._input(crop), training=False))[0]
 
     def heat(self, crop: np.ndarray, target: int) -> np.ndarray:
         import tensorflow as tf
 
-        x = tf.constant(crop.reshape(1, self.height, self.width, self.channels).astype(np.float32)
-                        * self._scale + self._offset)
+        x = tf.constant(self._input(crop))
         with tf.GradientTape() as tape:
             features, probs = self._probe(x, training=False)
             score = probs[:, target]
