@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--train", type=Path, help="training .npz (default: DATA/fer2013_train.npz)")
     face.add_argument("--val", type=Path, help="validation .npz (default: DATA/fer2013_publictest.npz)")
     face.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
+    face.add_argument("--labels", choices=["fer2013", "ferplus"], default="fer2013",
+                      help="targets: FER2013's single labels, or the FER+ raters' vote distributions "
+                           "(DATA/ferplus_votes.npz); default: %(default)s")
+    face.add_argument("--votes", type=Path, help="FER+ votes file (default: DATA/ferplus_votes.npz)")
+    face.add_argument("--label-mix", type=float, default=0.25, metavar="SHARE",
+                      help="with --labels ferplus: share of the FER2013 label mixed into each vote distribution, "
+                           "which keeps the rare disgust and fear recalled (default: %(default)s)")
+    face.add_argument("--temperature-holdout", type=int, default=2000, metavar="N",
+                      help="with --labels ferplus: training images kept out of training to fit the temperature "
+                           "that calibrates the probabilities; 0: none (default: %(default)s)")
+    face.add_argument("--class-weight-power", type=float, default=0.5,
+                      help="per-class loss weights (N / (K n_c)) ** POWER; 0: unweighted (default: %(default)s)")
     face.add_argument("--epochs", type=int, default=60)
     face.add_argument("--batch-size", type=int, default=128)
     face.add_argument("--learning-rate", type=float, default=2e-3)
@@ -122,8 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
     ev.add_argument("--data", type=Path, required=True,
                     help=".npz with x (uint8 images), y and classes; or a RAVDESS folder (speech models)")
+    ev.add_argument("--votes", type=Path,
+                    help="FER+ votes for a FER2013 file, to score against the raters and measure calibration "
+                         "(default: ferplus_votes.npz beside --data, when there)")
     ev.add_argument("--actors", default="17-20", help="RAVDESS actors to evaluate speech models on, e.g. 17-20")
-    ev.add_argument("--plots", type=Path, default=Path("."), help="folder for the confusion-matrix PNGs")
+    ev.add_argument("--plots", type=Path, default=Path("."),
+                    help="folder for the confusion-matrix and reliability PNGs, created if missing (default: .)")
     ev.add_argument("--labels", type=_labels, help="output labels of Keras models (TFLite: from the card)")
     ev.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
     ev.add_argument("--record", action="store_true",
@@ -226,11 +242,23 @@ def _train_face(args) -> int:
     for teacher in args.teacher:
         if not teacher.exists():
             raise ValueError(f"--teacher {teacher}: no such model")
+    crowd = args.labels == "ferplus"
+    if not 0.0 <= args.label_mix <= 1.0:
+        raise ValueError(f"--label-mix must be in [0, 1], got {args.label_mix}")
     recipe = FaceRecipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        labels=args.labels, label_mix=args.label_mix if crowd else 0.0,
+                        temperature_holdout=args.temperature_holdout if crowd else 0,
+                        # the vote distributions are soft already: smoothing them only blurs calibration
+                        label_smoothing=0.0 if crowd else FaceRecipe.label_smoothing,
+                        class_weight_power=args.class_weight_power,
                         ema_momentum=args.ema, teachers=tuple(str(t.resolve()) for t in args.teacher),
                         distill_weight=args.distill if args.teacher else 0.0)
-    final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2)
-    deploy = export_for_deployment(final, args.out / "face_expression.keras")
+    final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
+                       votes_path=(args.votes or args.data / "ferplus_votes.npz") if crowd else None)
+    temperature = json.loads((args.out / "state.json").read_text()).get("temperature", 1.0)
+    if temperature != 1.0:
+        print(f"temperature {temperature:.3f} (fitted on the held-out training images) folded into the model")
+    deploy = export_for_deployment(final, args.out / "face_expression.keras", temperature=temperature)
     print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --calibration {train} --quant int8 "
           f"--training-info {args.out} --out face_expression_int8.tflite")
     return 0
@@ -282,8 +310,7 @@ def _evaluate(args) -> int:
     from affectlite_convert.data.pairs import is_sequence_file, load_sequences
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
-    if not args.plots.is_dir():
-        raise ValueError(f"{args.plots}: plot folder does not exist")
+    args.plots.mkdir(parents=True, exist_ok=True)
     if args.data.is_dir():
         from affectlite_convert.data.speech import load_speech
         from affectlite_convert.evaluate import evaluate_speech
@@ -301,14 +328,20 @@ def _evaluate(args) -> int:
         x, y = load_sequences(args.data)
         run = lambda path: evaluate_fusion(path, x, y)  # noqa: E731
     else:
-        data = load_face_npz(args.data)
+        data = _with_votes(load_face_npz(args.data), args.data, args.votes)
         run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731
     results = []
     for path in args.models:
         result = run(path)
         results.append(result)
         print(result.render())
-        print(f"  plot: {plot_confusion(result, args.plots / (path.stem + '_confusion.png'))}\n")
+        print(f"  plot: {plot_confusion(result, args.plots / (path.stem + '_confusion.png'))}")
+        if result.crowd:
+            from affectlite_convert.evaluate import plot_reliability
+
+            print(f"  plot: {plot_confusion(result.crowd.majority, args.plots / (path.stem + '_ferplus_confusion.png'))}")
+            print(f"  plot: {plot_reliability(result.crowd, args.plots / (path.stem + '_reliability.png'))}")
+        print()
     base = results[0]
     for result in results[1:]:
         print(f"{result.model} - {base.model}: accuracy {100 * (result.accuracy - base.accuracy):+.2f} points, "
@@ -332,6 +365,19 @@ def _evaluate(args) -> int:
             card.write(card_file)
             print(f"recorded in {card_file}")
     return 0
+
+
+def _with_votes(data, data_path: Path, votes_path: Path | None):
+    """Attach FER+ votes: the given file, else ``ferplus_votes.npz`` beside a FER2013 file."""
+    from affectlite_convert.data.faces import FaceSet
+    from affectlite_convert.data.ferplus import SPLIT_OF_FILE, votes_for
+
+    if votes_path is None:
+        beside = data_path.with_name("ferplus_votes.npz")
+        if data_path.stem not in SPLIT_OF_FILE or not beside.exists():
+            return data
+        votes_path = beside
+    return FaceSet(data.x, data.y, data.source, votes_for(data_path, votes_path, len(data)))
 
 
 def _edgetpu_check(args) -> int:

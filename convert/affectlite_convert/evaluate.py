@@ -2,6 +2,9 @@
 
 A TFLite model is run by the same interpreter and input preparation that the device uses, with
 the labels and value range from its model card, so the figures describe the shipped model.
+Face data with FER+ votes attached is also scored against the raters: accuracy and recall
+against their majority, and whether the probabilities are calibrated (ECE, cross-entropy to the
+vote distributions, a reliability diagram).
 """
 
 from __future__ import annotations
@@ -16,9 +19,42 @@ from affectlite.labels import EMOTIONS, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
+from affectlite_convert.calibration import Reliability, cross_entropy, reliability
 from affectlite_convert.data.faces import FaceSet
 from affectlite_convert.data.images import to_model_input
 from affectlite_convert.data.pairs import remove_modality
+
+
+@dataclass
+class CrowdFigures:
+    """A face model against the FER+ raters (rows whose majority is one of the seven labels)."""
+
+    majority: "Evaluation"           # accuracy, recalls and confusion against the raters' majority
+    ece: float                       # expected calibration error of the top class against the majority
+    cross_entropy: float             # mean cross-entropy from the vote distributions to the model
+    reliability: Reliability
+
+    def as_dict(self) -> dict:
+        return self.majority.as_dict() | {"ece": round(self.ece, 4), "cross_entropy_to_votes": round(self.cross_entropy, 4)}
+
+    def render(self) -> str:
+        m = self.majority
+        return "\n".join([
+            f"  against the FER+ raters' majority ({m.n} images; contempt, unknown and not-a-face left out):",
+            f"    accuracy      {100 * m.accuracy:6.2f} %",
+            f"    macro recall  {100 * m.macro_recall:6.2f} %",
+            "    per-class recall: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in m.per_class_recall.items()),
+            f"    calibration: ECE {self.ece:.4f}, cross-entropy to the votes {self.cross_entropy:.4f} nats",
+        ])
+
+
+def crowd_figures(probs: np.ndarray, votes, model: str) -> CrowdFigures:
+    """``votes``: :class:`affectlite_convert.data.ferplus.Votes` row-aligned with ``probs``."""
+    usable = votes.usable
+    probs, majority = probs[usable], votes.majority()[usable]
+    table = reliability(probs, majority)
+    return CrowdFigures(metrics(majority, probs.argmax(axis=1), f"{model} against the FER+ majority"), table.ece,
+                        cross_entropy(probs, votes.distribution()[usable]), table)
 
 
 @dataclass
@@ -31,6 +67,8 @@ class Evaluation:
     confusion: np.ndarray            # rows: true label, columns: predicted, in EMOTIONS order
     #: For a fusion model: what it has to beat on the same data (:func:`fusion_report`).
     contenders: dict[str, float] = field(default_factory=dict)
+    #: For face data with FER+ votes: the figures against the raters.
+    crowd: CrowdFigures | None = None
 
     def as_dict(self) -> dict:
         figures = {
@@ -39,7 +77,8 @@ class Evaluation:
             "macro_recall": round(self.macro_recall, 4),
             "per_class_recall": {k: round(v, 4) for k, v in self.per_class_recall.items()},
         }
-        return figures | ({"contenders": self.contenders} if self.contenders else {})
+        return (figures | ({"contenders": self.contenders} if self.contenders else {})
+                | ({"ferplus_majority": self.crowd.as_dict()} if self.crowd else {}))
 
     def render(self) -> str:
         width = max(len(name) for name in EMOTIONS)
@@ -55,6 +94,8 @@ class Evaluation:
         ]
         for name, row in zip(EMOTIONS, self.confusion):
             lines.append(f"  {name:<{width}}" + "".join(f"{v:>8d}" for v in row))
+        if self.crowd:
+            lines.append(self.crowd.render())
         return "\n".join(lines)
 
 
@@ -107,17 +148,61 @@ def predict(path: str | Path, images: np.ndarray, labels=EMOTIONS, value_range=(
 
 
 def evaluate(path: str | Path, data: FaceSet, labels=EMOTIONS, value_range=(0.0, 1.0)) -> Evaluation:
+    """Figures against the data's labels and, when ``data.votes`` is attached, against the raters."""
     probs = predict(path, data.x, labels, value_range)
-    return metrics(data.y, probs.argmax(axis=1), Path(path).name)
+    result = metrics(data.y, probs.argmax(axis=1), Path(path).name)
+    if data.votes is not None:
+        result.crowd = crowd_figures(probs, data.votes, result.model)
+    return result
 
 
-def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
-    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, out: Path) -> Path:
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp)
+    _pyplot().close(fig)
+    tmp.replace(out)
+    return out
+
+
+def plot_reliability(crowd: CrowdFigures, out: str | Path) -> Path:
+    """Reliability diagram: how often the raters' majority agreed with the top class, per
+    confidence bin, against the diagonal of perfect calibration; bin sizes below."""
+    plt = _pyplot()
+    table = crowd.reliability
+    centres = (table.edges[:-1] + table.edges[1:]) / 2
+    width = table.edges[1] - table.edges[0]
+    filled = table.counts > 0
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(5.2, 6.0), dpi=110, height_ratios=[3, 1], sharex=True)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    ax.bar(centres[filled], table.accuracy[filled], width=width * 0.9, color="tab:blue", alpha=0.8,
+           label="share the raters' majority agrees")
+    ax.plot(centres[filled], table.confidence[filled], "o", color="tab:orange", markersize=4,
+            label="mean confidence in the bin (the gap to the bar is the error)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("agreement with the FER+ majority")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"{crowd.majority.model}\nECE {crowd.ece:.3f}, accuracy {100 * crowd.majority.accuracy:.1f} % "
+                 f"({crowd.majority.n} images)", fontsize=9)
+    bars.bar(centres, table.counts, width=width * 0.9, color="tab:grey")
+    bars.set_xlabel("top-class probability")
+    bars.set_ylabel("faces")
+    fig.tight_layout()
+    return _save(fig, Path(out))
+
+
+def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
+    """Row-normalised confusion matrix as a PNG (counts in the cells)."""
+    plt = _pyplot()
     out = Path(out)
     rows = evaluation.confusion.sum(axis=1, keepdims=True)
     share = np.divide(evaluation.confusion, rows, out=np.zeros_like(evaluation.confusion, dtype=float), where=rows > 0)
@@ -134,11 +219,7 @@ def plot_confusion(evaluation: Evaluation, out: str | Path) -> Path:
     ax.set_title(f"{evaluation.model}\naccuracy {100 * evaluation.accuracy:.1f} %, "
                  f"macro recall {100 * evaluation.macro_recall:.1f} %", fontsize=9)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
-    return out
+    return _save(fig, out)
 
 
 def feature_predictor(path: str | Path):

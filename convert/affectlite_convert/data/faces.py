@@ -7,8 +7,9 @@ same message naming the file and what is wrong with it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,14 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class FaceSet:
-    """Images (N, H, W) or (N, H, W, C) uint8 and labels (N,) indexing :data:`EMOTIONS`."""
+    """Images (N, H, W) or (N, H, W, C) uint8 and labels (N,) indexing :data:`EMOTIONS`;
+    ``votes``: the FER+ crowd votes row-aligned with them, when attached
+    (:class:`affectlite_convert.data.ferplus.Votes`)."""
 
     x: np.ndarray
     y: np.ndarray
     source: str
+    votes: Any = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -34,7 +38,8 @@ class FaceSet:
         return np.bincount(self.y, minlength=len(EMOTIONS))
 
     def subset(self, keep: np.ndarray) -> "FaceSet":
-        return FaceSet(self.x[keep], self.y[keep], self.source)
+        votes = None if self.votes is None else self.votes.subset(keep)
+        return replace(self, x=self.x[keep], y=self.y[keep], votes=votes)
 
 
 def load_face_npz(path: str | Path) -> FaceSet:

@@ -1,5 +1,13 @@
 """Training the facial-expression CNN on FER2013, in a :class:`TrainingRun` (checkpoints every
-epoch, ``--resume``)."""
+epoch, ``--resume``).
+
+Two kinds of targets: FER2013's single labels, or the FER+ raters' vote distributions
+(``labels="ferplus"``), optionally mixed with the single label. The votes teach what people
+agree a face shows; they hold few disgusted or fearful faces, so a share of the original label
+and square-root class weights keep those expressions recalled. With the votes, a part of the
+training images is held out to fit a temperature that makes the probabilities match how often
+raters agree; it is folded into the last layer of the deployed model.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from affectlite.labels import EMOTIONS
+from affectlite_convert.calibration import fit_temperature
 from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face_npz
+from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
 from affectlite_convert.training.augment import AugmentSpec, augment_batch
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
 from affectlite_convert.training.run import TrainingRun
@@ -20,6 +30,12 @@ class FaceRecipe:
     """Everything that decides the result of a run; written into ``state.json`` and the card."""
 
     epochs: int = 60
+    #: "fer2013": the single labels; "ferplus": the raters' vote distributions.
+    labels: str = "fer2013"
+    #: With ``labels="ferplus"``: share of the FER2013 single label mixed into each target.
+    label_mix: float = 0.0
+    #: With ``labels="ferplus"``: training images kept out of training to fit the temperature.
+    temperature_holdout: int = 0
     batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_epochs: int = 3
@@ -64,32 +80,61 @@ def teacher_probabilities(teachers: tuple[str, ...], x: np.ndarray) -> np.ndarra
     return total / (2 * len(teachers))
 
 
+def face_targets(faces: FaceSet, recipe: FaceRecipe) -> tuple[np.ndarray, np.ndarray]:
+    """Target distributions (N, 7) and the label each row is weighted as (N,): the single label,
+    or with ``ferplus`` the vote distribution mixed with ``label_mix`` of the single label and
+    weighted as the majority. FER+ rows must be usable (see :mod:`affectlite_convert.data.ferplus`)."""
+    hard = np.eye(len(EMOTIONS), dtype=np.float32)[faces.y]
+    if recipe.labels == "fer2013":
+        return hard, faces.y
+    majority = faces.votes.majority()
+    if (majority < 0).any():
+        raise ValueError("face_targets: drop the rows without usable votes first")
+    mixed = (1.0 - recipe.label_mix) * faces.votes.distribution() + recipe.label_mix * hard
+    return mixed.astype(np.float32), majority
+
+
+def _with_votes(faces: FaceSet, path: str | Path, votes_path: str | Path | None) -> FaceSet:
+    if votes_path is None:
+        raise ValueError("labels='ferplus' needs the votes file (ferplus_votes.npz)")
+    """The faces with their votes, less the rows without usable votes."""
+    faces = FaceSet(faces.x, faces.y, faces.source, votes_for(path, votes_path, len(faces)))
+    return faces.subset(faces.votes.usable)
+
+
+def split_holdout(faces: FaceSet, size: int, seed: int) -> tuple[FaceSet, FaceSet]:
+    """(training, held-out) with ``size`` random images held out; the same split for the same seed."""
+    order = np.random.default_rng(seed).permutation(len(faces))
+    held = np.zeros(len(faces), bool)
+    held[order[:size]] = True
+    return faces.subset(~held), faces.subset(held)
+
+
 def _datasets(train: FaceSet, val: FaceSet, recipe: FaceRecipe):
     import tensorflow as tf
 
-    weights = class_weights(train.class_counts(), recipe.class_weight_power).astype(np.float32)
     num_classes = len(EMOTIONS)
+    targets, weight_labels = face_targets(train, recipe)
+    weights = class_weights(np.bincount(weight_labels, minlength=num_classes),
+                            recipe.class_weight_power).astype(np.float32)
     x_train = _as_float_images(train.x)
-    hard = np.eye(num_classes, dtype=np.float32)[train.y]
     if recipe.teachers and recipe.distill_weight > 0:
         soft = teacher_probabilities(recipe.teachers, x_train)
-        targets = (1 - recipe.distill_weight) * hard + recipe.distill_weight * soft
-    else:
-        targets = hard
+        targets = (1 - recipe.distill_weight) * targets + recipe.distill_weight * soft
 
     def train_batch(images, target, labels):
         images = augment_batch(images, recipe.augment)
         return images, target, tf.gather(weights, labels)
 
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, targets, train.y))
+        tf.data.Dataset.from_tensor_slices((x_train, targets, weight_labels))
         .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)
         .batch(recipe.batch_size, drop_remainder=True)
         .map(train_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
     val_ds = (
-        tf.data.Dataset.from_tensor_slices((_as_float_images(val.x), tf.one_hot(val.y, num_classes)))
+        tf.data.Dataset.from_tensor_slices((_as_float_images(val.x), face_targets(val, recipe)[0]))
         .batch(256)
         .prefetch(2)
     )
@@ -117,13 +162,31 @@ def train_face(
     recipe: FaceRecipe = FaceRecipe(),
     resume: bool = False,
     verbose: int = 1,
+    votes_path: str | Path | None = None,
 ) -> Path:
-    """Train (or resume) a run; returns the path of ``final.keras``."""
+    """Train (or resume) a run; returns the path of ``final.keras``. With ``labels="ferplus"``
+    the run's state also gets the fitted ``temperature`` (see :func:`export_for_deployment`)."""
     import keras
 
+    if recipe.labels not in ("fer2013", "ferplus"):
+        raise ValueError(f"labels must be 'fer2013' or 'ferplus', got {recipe.labels!r}")
+    if not 0.0 <= recipe.label_mix <= 1.0:
+        raise ValueError(f"label_mix must be in [0, 1], got {recipe.label_mix}")
     run = TrainingRun(run_dir, asdict(recipe), resume)
-    val = load_face_npz(val_path)
-    train, cleaning = clean_training_set(load_face_npz(train_path), held_out=val)
+    val, train = load_face_npz(val_path), load_face_npz(train_path)
+    without_votes = 0
+    if recipe.labels == "ferplus":
+        rows = len(train)
+        val, train = _with_votes(val, val_path, votes_path), _with_votes(train, train_path, votes_path)
+        without_votes = rows - len(train)
+    train, cleaning = clean_training_set(train, held_out=val)
+    holdout = None
+    if recipe.labels == "ferplus":
+        cleaning["without_usable_votes"] = without_votes
+        if recipe.temperature_holdout:
+            train, holdout = split_holdout(train, recipe.temperature_holdout, recipe.seed)
+            cleaning["temperature_holdout"] = len(holdout)
+        cleaning["kept"] = len(train)
     if len(train) < recipe.batch_size:
         raise ValueError(
             f"{train_path}: {len(train)} training images left after cleaning {cleaning} - fewer than one batch "
@@ -147,7 +210,21 @@ def train_face(
     model = run.model(build)
     run.state["data"] = FER2013_INFO | {"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
                          "class_weights": dict(zip(EMOTIONS, map(float, weights)))}
-    return run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+    if recipe.labels == "ferplus":
+        run.state["data"]["labels"] = FERPLUS_INFO | {
+            "votes": str(votes_path),
+            "targets": f"vote distribution over the seven labels x {1 - recipe.label_mix:g} + FER2013 label x "
+                       f"{recipe.label_mix:g}; contempt, unknown and NF votes dropped; images whose majority is "
+                       "contempt, unknown or NF (or without votes) left out"}
+    final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+    if holdout is not None:
+        trained = keras.models.load_model(final, compile=False)
+        probs = trained.predict(_as_float_images(holdout.x), batch_size=512, verbose=0)
+        run.state["temperature"] = fit_temperature(probs, holdout.votes.distribution())
+        run.state["data"]["temperature_fitted_on"] = (
+            f"{len(holdout)} training images held out of training (seed {recipe.seed}), against their vote distributions")
+        run.save_state()
+    return final
 
 
 FER2013_INFO = {
@@ -158,9 +235,11 @@ FER2013_INFO = {
 }
 
 
-def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48) -> Path:
+def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48, temperature: float = 1.0) -> Path:
     """Rebuild the trained network with a fixed (size, size, 1) input and copy the weights, so
-    that the saved ``.keras`` converts to static batch-1 shapes without extra options."""
+    that the saved ``.keras`` converts to static batch-1 shapes without extra options. A
+    ``temperature`` other than 1 is folded into the softmax layer (its kernel and bias divided by
+    it): the deployed model gives the calibrated probabilities itself, on every runtime."""
     import keras
 
     trained_model = keras.models.load_model(trained, compile=False)
@@ -168,6 +247,10 @@ def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48) 
         trained_model, input_tensors=keras.Input((size, size, 1), name="face")
     )
     model.set_weights(trained_model.get_weights())
+    if temperature != 1.0:
+        head = model.get_layer("probabilities")
+        kernel, bias = head.get_weights()
+        head.set_weights([kernel / temperature, bias / temperature])
     out = Path(out)
     tmp = out.with_name(out.stem + ".tmp.keras")
     model.save(tmp)
