@@ -1,0 +1,166 @@
+"""FER+ crowd labels: loading the votes, the targets they give, training on them, and measuring
+whether a model's probabilities are calibrated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from affectlite.labels import EMOTIONS
+from affectlite_convert.calibration import cross_entropy, expected_calibration_error, fit_temperature, tempered
+from affectlite_convert.data.faces import DataError, FaceSet, load_face_npz
+from affectlite_convert.data.ferplus import VOTE_CLASSES, Votes, load_votes, votes_for
+from affectlite_convert.training.face_cnn import FaceCnnSpec
+from affectlite_convert.training.train_face import FaceRecipe, face_targets, train_face
+
+# One row per case, in FER+ column order:
+#   neutral happiness surprise sadness anger disgust fear contempt unknown NF
+ROWS = np.array([
+    [2, 0, 0, 1, 7, 0, 0, 0, 0, 0],          # angry by 7 of 10
+    [-1] * 10,                               # no FER+ image matched: left out
+    [1, 0, 0, 0, 0, 0, 0, 0, 6, 3],          # mostly unknown / not a face: left out
+    [0, 0, 0, 0, 1, 2, 0, 7, 0, 0],          # contempt majority: left out
+    [5, 3, 0, 0, 0, 0, 0, 2, 0, 0],          # neutral; the contempt votes are dropped
+    [0, 0, 0, 0, 0, 4, 4, 0, 2, 0],          # tie disgust/fear: the first in FER+'s order wins
+])
+
+
+def test_votes_give_majority_labels_and_distributions():
+    votes = Votes(ROWS)
+    assert votes.usable.tolist() == [True, False, False, False, True, True]
+    majority = votes.majority()
+    assert [EMOTIONS[i] if i >= 0 else None for i in majority] == ["angry", None, None, None, "neutral", "disgust"]
+    dist = votes.distribution()
+    assert dist[0, EMOTIONS.index("angry")] == pytest.approx(0.7)
+    assert dist[0, EMOTIONS.index("neutral")] == pytest.approx(0.2)
+    assert dist[4, EMOTIONS.index("neutral")] == pytest.approx(5 / 8)      # renormalised without contempt
+    assert dist[5, EMOTIONS.index("disgust")] == pytest.approx(0.5)         # and without unknown
+    assert np.allclose(dist[[0, 4, 5]].sum(axis=1), 1.0)
+    assert not dist[[1, 2, 3]].any()
+
+
+def test_load_votes_checks_the_file(tmp_path):
+    path = tmp_path / "ferplus_votes.npz"
+    np.savez(path, train=ROWS, publictest=ROWS[:2], vote_classes=np.array(VOTE_CLASSES))
+    assert len(load_votes(path, "train")) == 6
+    with pytest.raises(DataError, match="no split 'valid'"):
+        load_votes(path, "valid")
+    with pytest.raises(DataError, match="has 2 rows but the images have 3"):
+        votes_for(tmp_path / "fer2013_publictest.npz", path, rows=3)
+    with pytest.raises(DataError, match="votes exist for"):
+        votes_for(tmp_path / "my_faces.npz", path, rows=2)
+    np.savez(path, train=ROWS[:, :7], vote_classes=np.array(VOTE_CLASSES))
+    with pytest.raises(DataError, match=r"shape \(N, 10\)"):
+        load_votes(path, "train")
+
+
+def test_shared_votes_are_row_aligned_with_fer2013(publictest_path):
+    votes = votes_for(publictest_path, publictest_path.with_name("ferplus_votes.npz"),
+                      len(load_face_npz(publictest_path)))
+    assert (votes.counts < 0).all(axis=1).sum() == 10                      # the 10 unmatched rows
+    assert votes.usable.sum() == 3529                                       # the FER+ majority protocol
+
+
+def test_targets_mix_the_votes_with_the_single_label():
+    faces = FaceSet(np.zeros((2, 48, 48), np.uint8), np.array([0, 3]), "test", Votes(ROWS[[0, 4]]))
+    targets, weight_labels = face_targets(faces, FaceRecipe(labels="ferplus", label_mix=0.5))
+    assert weight_labels.tolist() == [0, 4]                                 # weighted as the majority
+    assert targets[1, EMOTIONS.index("happy")] == pytest.approx(0.5 * 3 / 8 + 0.5)
+    assert np.allclose(targets.sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="usable votes"):
+        face_targets(FaceSet(faces.x, faces.y, "t", Votes(ROWS[[0, 1]])), FaceRecipe(labels="ferplus"))
+
+
+def test_calibration_error_on_known_answers():
+    # Two bins: 0.9 confident and right 9 times of 10; 0.6 confident and right 3 times of 10.
+    probs = np.array([[0.9, 0.1]] * 10 + [[0.6, 0.4]] * 10)
+    labels = np.array([0] * 9 + [1] + [0] * 3 + [1] * 7)
+    assert expected_calibration_error(probs, labels, bins=10) == pytest.approx((0.0 + 0.3) / 2)
+    assert cross_entropy(np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]])) == pytest.approx(np.log(2))
+
+
+def test_temperature_recovers_how_sure_the_answers_should_be():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, size=(4000, 5))
+    truth = tempered(logits, 1.0)
+    labels = np.array([rng.choice(5, p=p) for p in truth])
+    overconfident = tempered(logits, 0.5)                                    # twice as sharp as the truth
+    temperature = fit_temperature(overconfident, np.eye(5)[labels])
+    assert temperature == pytest.approx(2.0, rel=0.1)
+    fixed = tempered(np.log(overconfident), temperature)
+    assert expected_calibration_error(fixed, labels) < expected_calibration_error(overconfident, labels) / 2
+    assert (fixed.argmax(axis=1) == overconfident.argmax(axis=1)).all()      # no decision changes
+
+
+@pytest.fixture
+def ferplus_folder(tmp_path):
+    """The first 400 FER2013 training rows and 200 PublicTest rows with their FER+ votes, named as
+    in ../shared so that the votes are found by file name."""
+    from conftest import FACES
+
+    with np.load(FACES / "fer2013_train.npz") as train, np.load(FACES / "fer2013_publictest.npz") as test, \
+            np.load(FACES / "ferplus_votes.npz") as votes:
+        np.savez(tmp_path / "fer2013_train.npz", x=train["x"][:400], y=train["y"][:400], classes=train["classes"])
+        np.savez(tmp_path / "fer2013_publictest.npz", x=test["x"][:200], y=test["y"][:200], classes=test["classes"])
+        np.savez(tmp_path / "ferplus_votes.npz", train=votes["train"][:400], publictest=votes["publictest"][:200],
+                 vote_classes=votes["vote_classes"])
+    return tmp_path
+
+
+def test_training_on_votes_fits_and_folds_a_temperature(tmp_path, ferplus_folder):
+    import keras
+
+    from affectlite_convert.training.train_face import export_for_deployment
+
+    recipe = FaceRecipe(epochs=1, batch_size=50, warmup_epochs=1, labels="ferplus", label_mix=0.25,
+                        temperature_holdout=60, model=FaceCnnSpec(widths=(8, 16, 16, 32)))
+    run = tmp_path / "run"
+    final = train_face(ferplus_folder / "fer2013_train.npz", ferplus_folder / "fer2013_publictest.npz", run,
+                       recipe, verbose=0, votes_path=ferplus_folder / "ferplus_votes.npz")
+    state = json.loads((run / "state.json").read_text())
+    cleaning = state["data"]["cleaning"]
+    assert cleaning["temperature_holdout"] == 60 and cleaning["without_usable_votes"] > 0
+    assert "MIT" in state["data"]["labels"]["licence"]
+    temperature = state["temperature"]
+    assert temperature > 0 and temperature != 1.0
+
+    plain = export_for_deployment(final, tmp_path / "plain.keras")
+    folded = export_for_deployment(final, tmp_path / "folded.keras", temperature=temperature)
+    faces = load_face_npz(ferplus_folder / "fer2013_publictest.npz").x[:20, ..., None] / 255.0
+    before = keras.models.load_model(plain).predict(faces, verbose=0)
+    after = keras.models.load_model(folded).predict(faces, verbose=0)
+    assert np.allclose(after, tempered(np.log(before), temperature), atol=1e-4)
+
+
+def test_votes_are_required_for_crowd_labels(tmp_path, ferplus_folder):
+    recipe = FaceRecipe(epochs=1, batch_size=50, labels="ferplus")
+    with pytest.raises(ValueError, match="needs the votes file"):
+        train_face(ferplus_folder / "fer2013_train.npz", ferplus_folder / "fer2013_publictest.npz",
+                   tmp_path / "run", recipe, verbose=0)
+
+
+def test_evaluate_reports_the_raters_and_calibration(tmp_path, ferplus_folder, tiny_keras_model):
+    """`affectlite-convert evaluate` finds the votes beside a FER2013 file and adds the crowd figures
+    and the reliability diagram; the --plots folder is created."""
+    from affectlite_convert.cli import main
+
+    plots = tmp_path / "plots" / "new"
+    assert main(["evaluate", str(tiny_keras_model), "--data", str(ferplus_folder / "fer2013_publictest.npz"),
+                 "--plots", str(plots)]) == 0
+    assert (plots / "tiny_reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert (plots / "tiny_ferplus_confusion.png").exists()
+
+    from affectlite_convert.evaluate import evaluate
+
+    data = load_face_npz(ferplus_folder / "fer2013_publictest.npz")
+    plain = evaluate(tiny_keras_model, data)
+    assert plain.crowd is None
+    data = FaceSet(data.x, data.y, data.source,
+                   votes_for(ferplus_folder / "fer2013_publictest.npz", ferplus_folder / "ferplus_votes.npz", 200))
+    result = evaluate(tiny_keras_model, data)
+    assert result.accuracy == plain.accuracy
+    assert result.crowd.majority.n == int(data.votes.usable.sum()) < 200
+    assert 0 <= result.crowd.ece <= 1 and result.crowd.cross_entropy > 0
+    assert result.as_dict()["ferplus_majority"]["ece"] == round(result.crowd.ece, 4)
