@@ -80,14 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="share of the teachers' probabilities in the targets (with --teacher)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
-    speech = train_sub.add_parser("speech", help="the speech-emotion CNN on RAVDESS, split by actor")
-    speech.add_argument("--data", type=Path, default=Path("../shared/data/speech/ravdess"),
-                        help="RAVDESS folder with manifest.csv")
+    speech = train_sub.add_parser("speech", help="the speech-emotion CNN on one or several corpora, split by speaker")
+    speech.add_argument("--data", type=Path, default=Path("../shared/data/speech"),
+                        help="folder holding the corpora (ravdess/, emovo/, turev-db/), or one RAVDESS folder "
+                             "(default: %(default)s)")
+    speech.add_argument("--recipe", choices=["ravdess", "multi"], default="multi",
+                        help="multi: RAVDESS, EMOVO and TurEV-DB with simulated recording conditions and balanced "
+                             "batches (the bundled model); ravdess: RAVDESS alone, clean (default: %(default)s)")
+    speech.add_argument("--corpora", help="comma-separated corpora instead of the recipe's, e.g. ravdess,emovo to "
+                                          "leave TurEV-DB out")
+    speech.add_argument("--val-speakers",
+                        help="validation speakers of corpora other than RAVDESS, e.g. emovo:f1,emovo:m1 "
+                             "(default: the recipe's; RAVDESS validates on actors 17-20)")
+    speech.add_argument("--cache", type=Path, help="folder for the simulated recordings (computed once, reused "
+                                                    "by later runs; default: OUT/../speech-cache)")
     speech.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
-    speech.add_argument("--epochs", type=int, default=40)
+    speech.add_argument("--epochs", type=int, help="default: the recipe's (40 ravdess, 30 multi)")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
-                             "outputs that `train fusion --speech-folds OUT` learns from")
+                             "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     fusion = train_sub.add_parser("fusion", help="the audio-visual fusion LSTM on label-paired sequences")
@@ -206,12 +217,21 @@ def _train_fusion(args) -> int:
 
 
 def _train_speech(args) -> int:
+    from dataclasses import replace
+
     import numpy as np
+    from tqdm import tqdm
 
-    from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.training.train_speech import SpeechRecipe, train_speech
+    from affectlite_convert.training.train_speech import MULTI_CORPUS, SpeechRecipe, load_training_data, train_speech
 
-    recipe = SpeechRecipe(epochs=args.epochs)
+    recipe = MULTI_CORPUS if args.recipe == "multi" else SpeechRecipe()
+    if args.epochs is not None:
+        recipe = replace(recipe, epochs=args.epochs)
+    if args.corpora:
+        recipe = replace(recipe, corpora=tuple(c.strip() for c in args.corpora.split(",") if c.strip()))
+    if args.val_speakers is not None:
+        recipe = replace(recipe, val_speakers=tuple(v.strip() for v in args.val_speakers.split(",") if v.strip()))
+    recipe = replace(recipe, val_speakers=tuple(v for v in recipe.val_speakers if v.split(":")[0] in recipe.corpora))
     verbose = 1 if sys.stdout.isatty() else 2
     if args.folds is not None:
         from affectlite_convert.training.train_speech import train_speech_folds
@@ -220,12 +240,27 @@ def _train_speech(args) -> int:
             print(f"fold model for actors {list(held)}: {final}")
         print(f"next: {PROG} train fusion --speech-folds {args.out} --out runs/fusion")
         return 0
-    final = train_speech(args.data, args.out, recipe, resume=args.resume, verbose=verbose)
+    cache = args.cache or args.out.parent / "speech-cache"
+    progress = lambda rows: tqdm(rows, desc="simulated recordings", unit="clip",  # noqa: E731
+                                 disable=not sys.stderr.isatty())
+    final = train_speech(args.data, args.out, recipe, resume=args.resume, verbose=verbose, cache=cache,
+                         progress=progress)
+    state = json.loads((args.out / "state.json").read_text())
+    import keras
+
+    from affectlite_convert.calibration import fold_temperature
+
+    model = keras.models.load_model(final, compile=False)
+    fold_temperature(model, state["temperature"])
+    deploy = args.out / "speech_emotion.keras"
+    model.save(deploy)
+    print(f"temperature {state['temperature']:.3f} (fitted on the validation speakers) folded into {deploy}")
+    train_sets, _, _ = load_training_data(args.data, recipe, cache)
+    windows = np.concatenate([s.windows for s in train_sets])
+    pick = np.random.default_rng(0).permutation(len(windows))[:500]
     calibration = args.out / "calibration.npz"
-    train = load_speech(args.data, list(recipe.train_actors))
-    pick = np.random.default_rng(0).permutation(len(train.labels))[:500]
-    np.savez(calibration, x=train.windows[pick][..., None])
-    print(f"trained model: {final}\nnext: {PROG} convert {final} --input-kind features --task speech-emotion "
+    np.savez(calibration, x=windows[pick].astype(np.float32)[..., None])
+    print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --input-kind features --task speech-emotion "
           f"--calibration {calibration} --training-info {args.out} --out speech_emotion_int8.tflite")
     return 0
 

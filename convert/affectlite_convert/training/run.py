@@ -43,7 +43,9 @@ class TrainingRun:
     def _keras(self):
         return importlib.import_module(self.library)
 
-    def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1, callbacks: list | None = None) -> Path:
+    def fit(self, model, train_ds, val_ds, epochs: int, verbose: int = 1, callbacks: list | None = None,
+            steps_per_epoch: int | None = None) -> Path:
+        """``steps_per_epoch``: for an endless ``train_ds`` (batches drawn at random)."""
         keras = self._keras()
         final = self.dir / "final.keras"
         if self.state["epochs_done"] >= epochs:
@@ -69,6 +71,7 @@ class TrainingRun:
                 run.save_state()
 
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=self.state["epochs_done"],
+                  steps_per_epoch=steps_per_epoch,
                   callbacks=[Checkpoint(), keras.callbacks.CSVLogger(str(self.dir / "log.csv"), append=True),
                              *(callbacks or [])],
                   verbose=verbose)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlite.labels import EMOTIONS
-from affectlite_convert.calibration import fit_temperature
+from affectlite_convert.calibration import fit_temperature, fold_temperature
 from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face_npz
 from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
 from affectlite_convert.training.augment import AugmentSpec, augment_batch
@@ -247,10 +247,7 @@ def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48, 
         trained_model, input_tensors=keras.Input((size, size, 1), name="face")
     )
     model.set_weights(trained_model.get_weights())
-    if temperature != 1.0:
-        head = model.get_layer("probabilities")
-        kernel, bias = head.get_weights()
-        head.set_weights([kernel / temperature, bias / temperature])
+    fold_temperature(model, temperature)
     out = Path(out)
     tmp = out.with_name(out.stem + ".tmp.keras")
     model.save(tmp)

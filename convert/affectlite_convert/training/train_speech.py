@@ -1,14 +1,27 @@
-"""Training the speech-emotion CNN on RAVDESS, validated on actors kept out of training."""
+"""Training the speech-emotion CNN on one or several corpora, validated on speakers kept out of
+training.
+
+A voice model that has only heard one studio hears a lobby as another language. So training can
+mix corpora (each through its manifest loader, a corpus with only some labels scored over those
+only: :mod:`affectlite_convert.training.label_mask`), add copies of every clip under simulated
+recording conditions (:mod:`affectlite_convert.training.recording`), and draw its batches
+balanced by corpus and, within a corpus, by label, so that the largest corpus does not decide
+what "angry" sounds like. Validation is speaker-independent in every corpus; leave-one-corpus-out
+runs simply leave the corpus out of ``corpora``. With validation speakers, a temperature is
+fitted on them and folded into the model, so that an "unsure" threshold on the device means the
+same thing for every model.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from affectlite.labels import EMOTIONS
-from affectlite_convert.data.speech import RAVDESS_INFO, SpeechSet, load_speech
+from affectlite_convert.data.speech import CORPORA, SpeechSet, load_corpus, simulated_corpus
 from affectlite_convert.training.run import TrainingRun
 from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
 from affectlite_convert.training.train_face import class_weights
@@ -21,16 +34,58 @@ class SpeechRecipe:
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
-    #: Actors 17-20 (two male, two female) are held out; RAVDESS actors 21-24 are held back
-    #: by the project as an independent test set and are not here at all.
+    #: Corpora to train on (folders of that name under the data folder).
+    corpora: tuple[str, ...] = ("ravdess",)
+    #: RAVDESS actors 17-20 (two male, two female) are held out; RAVDESS actors 21-24 are held
+    #: back by the project as an independent test set and are not here at all.
     train_actors: tuple[int, ...] = tuple(range(1, 17))
     val_actors: tuple[int, ...] = (17, 18, 19, 20)
+    #: Validation speakers of the other corpora, as "corpus:speaker"; the rest of each corpus trains.
+    val_speakers: tuple[str, ...] = ()
+    #: Copies of every training clip under random recording conditions, beside the clean clip.
+    recorded_copies: int = 0
+    #: Windows drawn per epoch, balanced by corpus and label; 0: every training window once,
+    #: with square-root class weights (the single-corpus recipe).
+    windows_per_epoch: int = 0
     time_masks: int = 2
     time_mask_frames: int = 20
     freq_masks: int = 2
     freq_mask_bands: int = 8
     seed: int = 7
     model: SpeechCnnSpec = field(default_factory=SpeechCnnSpec)
+
+
+#: The multi-corpus recipe the bundled model is trained with (``train speech --recipe multi``).
+MULTI_CORPUS = SpeechRecipe(
+    epochs=30, corpora=("ravdess", "emovo", "turev-db"), val_speakers=("emovo:f3", "emovo:m3", "turev-db:1984",
+                                                                      "turev-db:6783"),
+    recorded_copies=2, windows_per_epoch=8000)
+
+
+def corpus_root(data: str | Path, name: str, single: bool) -> Path:
+    """``data`` is the folder of corpora (../shared/data/speech) or, for a one-corpus recipe, that
+    corpus's own folder (whatever its name)."""
+    data = Path(data)
+    if (data / "manifest.csv").exists():
+        if not single:
+            raise ValueError(f"{data} is one corpus; for several, --data is the folder holding them")
+        return data
+    root = data / name
+    if not (root / "manifest.csv").exists():
+        raise ValueError(f"{root}: no {name} corpus (manifest.csv) here; --data is the folder holding "
+                         f"{', '.join(sorted(CORPORA))}")
+    return root
+
+
+def split_speakers(recipe: SpeechRecipe, corpus: str, speakers: list) -> tuple[list, list]:
+    """(training, validation) speakers of one corpus."""
+    if corpus == "ravdess":
+        return ([s for s in speakers if s in recipe.train_actors], [s for s in speakers if s in recipe.val_actors])
+    held = {v.split(":", 1)[1] for v in recipe.val_speakers if v.split(":", 1)[0] == corpus}
+    unknown = held - {str(s) for s in speakers}
+    if unknown:
+        raise ValueError(f"validation speakers {sorted(unknown)} are not in {corpus} (it has {speakers})")
+    return [s for s in speakers if str(s) not in held], [s for s in speakers if str(s) in held]
 
 
 def _spec_augment(windows, recipe: SpeechRecipe):
@@ -51,33 +106,130 @@ def _spec_augment(windows, recipe: SpeechRecipe):
     return windows * mask
 
 
-def _datasets(train: SpeechSet, val: SpeechSet, recipe: SpeechRecipe):
+@dataclass
+class Pool:
+    """Training or validation windows of several corpora, with each window's corpus and label mask."""
+
+    windows: np.ndarray
+    labels: np.ndarray
+    corpus: np.ndarray          # (N,) index into ``names``
+    names: list[str]
+
+    @classmethod
+    def of(cls, sets: list[SpeechSet]) -> "Pool":
+        names = sorted({s.corpus for s in sets})
+        return cls(np.concatenate([s.windows for s in sets]), np.concatenate([s.labels for s in sets]),
+                   np.concatenate([np.full(len(s.labels), names.index(s.corpus)) for s in sets]), names)
+
+    @property
+    def masks(self) -> np.ndarray:
+        return np.stack([CORPORA[name].label_mask for name in self.names])[self.corpus]
+
+    def groups(self) -> tuple[list[np.ndarray], np.ndarray]:
+        """Window indices per (corpus, label) and each group's share of a balanced draw: corpora
+        equally, and within a corpus its labels equally."""
+        groups, shares = [], []
+        for c in range(len(self.names)):
+            labels = np.unique(self.labels[self.corpus == c])
+            for label in labels:
+                groups.append(np.flatnonzero((self.corpus == c) & (self.labels == label)))
+                shares.append(1.0 / len(self.names) / len(labels))
+        return groups, np.array(shares)
+
+
+def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int):
+    """An endless generator of (windows, packed targets) batches drawn balanced by corpus and label."""
+    from affectlite_convert.training.label_mask import pack_targets
+
+    groups, shares = pool.groups()
+    masks = pool.masks
+    rng = np.random.default_rng(seed)
+    while True:
+        chosen = rng.choice(len(groups), size=batch_size, p=shares)
+        index = np.array([groups[g][rng.integers(len(groups[g]))] for g in chosen])
+        yield (pool.windows[index].astype(np.float32)[..., None],
+               pack_targets(pool.labels[index], masks[index], smoothing))
+
+
+def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
     import tensorflow as tf
 
-    weights = class_weights(np.bincount(train.labels, minlength=len(EMOTIONS)), 0.5).astype(np.float32)
+    from affectlite_convert.training.label_mask import pack_targets
+
     k = len(EMOTIONS)
-    train_ds = (tf.data.Dataset.from_tensor_slices((train.windows, train.labels))
-                .shuffle(len(train.labels), seed=recipe.seed, reshuffle_each_iteration=True)
-                .batch(recipe.batch_size)
-                .map(lambda x, y: (_spec_augment(x, recipe)[..., None], tf.one_hot(y, k), tf.gather(weights, y)))
-                .prefetch(2))
-    val_ds = (tf.data.Dataset.from_tensor_slices((val.windows[..., None], tf.one_hot(val.labels, k)))
+    frames, bands = train.windows.shape[1:]
+    if recipe.windows_per_epoch:
+        weights = np.ones(k, np.float32)
+        train_ds = (tf.data.Dataset.from_generator(
+            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed),
+            output_signature=(tf.TensorSpec((recipe.batch_size, frames, bands, 1), tf.float32),
+                              tf.TensorSpec((recipe.batch_size, 2 * k), tf.float32)))
+            .map(lambda x, y: (_spec_augment(x[..., 0], recipe)[..., None], y))
+            .prefetch(2))
+        steps = recipe.windows_per_epoch // recipe.batch_size
+    else:
+        weights = class_weights(np.bincount(train.labels, minlength=k), 0.5).astype(np.float32)
+        targets = pack_targets(train.labels, train.masks, recipe.label_smoothing)
+        train_ds = (tf.data.Dataset.from_tensor_slices((train.windows, targets, train.labels))
+                    .shuffle(len(train.labels), seed=recipe.seed, reshuffle_each_iteration=True)
+                    .batch(recipe.batch_size)
+                    .map(lambda x, y, label: (_spec_augment(tf.cast(x, tf.float32), recipe)[..., None], y,
+                                              tf.gather(weights, label)))
+                    .prefetch(2))
+        steps = -(-len(train.labels) // recipe.batch_size)
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.windows.astype(np.float32)[..., None],
+                                                  pack_targets(val.labels, val.masks)))
               .batch(256))
-    return train_ds, val_ds, weights
+    return train_ds, val_ds, weights, steps
 
 
-def train_speech(root: str | Path, run_dir: str | Path, recipe: SpeechRecipe = SpeechRecipe(),
-                 resume: bool = False, verbose: int = 1) -> Path:
+def load_training_data(data: str | Path, recipe: SpeechRecipe, cache: str | Path | None = None,
+                       progress: Callable = lambda rows: rows) -> tuple[list[SpeechSet], list[SpeechSet], dict]:
+    """(training sets, validation sets, a description for the card) for every corpus of the recipe."""
+    train_sets, val_sets, described = [], [], {}
+    for name in recipe.corpora:
+        root, corpus = corpus_root(data, name, len(recipe.corpora) == 1), CORPORA[name]
+        clean = load_corpus(root, corpus=corpus)
+        train_speakers, val_speakers = split_speakers(recipe, name, sorted(set(clean.clip_actors), key=str))
+        train_set = clean.speakers(lambda s: s in train_speakers)
+        parts = [train_set]
+        if recipe.recorded_copies:
+            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.seed, cache, progress, corpus)
+            parts.append(recorded.speakers(lambda s: s in train_speakers))
+        train_sets += parts
+        if val_speakers:
+            val_sets.append(clean.speakers(lambda s: s in val_speakers))
+        described[name] = CORPORA[name].info | {
+            "root": str(root), "train_speakers": [str(s) for s in train_speakers],
+            "validation_speakers": [str(s) for s in val_speakers],
+            "train_clips": int(len(train_set.clip_labels)), "train_windows": int(sum(len(p.labels) for p in parts)),
+            "labels": [e for e, m in zip(EMOTIONS, CORPORA[name].label_mask) if m],
+        }
+    if not val_sets:
+        raise ValueError("no validation speakers: keep some speakers of a corpus out of training")
+    return train_sets, val_sets, described
+
+
+def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = SpeechRecipe(),
+                 resume: bool = False, verbose: int = 1, cache: str | Path | None = None,
+                 progress: Callable = lambda rows: rows) -> Path:
+    """Train (or resume) a run; returns ``final.keras``. The run's state gets the fitted
+    ``temperature`` (fold it in with :func:`affectlite_convert.calibration.fold_temperature`)."""
     import keras
+
+    from affectlite_convert.calibration import fit_temperature
+    from affectlite_convert.training.label_mask import masked_accuracy, masked_crossentropy
 
     overlap = set(recipe.train_actors) & set(recipe.val_actors)
     if overlap:
         raise ValueError(f"actors {sorted(overlap)} are in both training and validation; split by actor")
+    unknown = set(recipe.corpora) - set(CORPORA)
+    if unknown:
+        raise ValueError(f"unknown corpora {sorted(unknown)}; known: {sorted(CORPORA)}")
     run = TrainingRun(run_dir, asdict(recipe), resume)
-    train = load_speech(root, list(recipe.train_actors))
-    val = load_speech(root, list(recipe.val_actors))
-    train_ds, val_ds, weights = _datasets(train, val, recipe)
-    steps = -(-len(train.labels) // recipe.batch_size)
+    train_sets, val_sets, described = load_training_data(data, recipe, cache, progress)
+    train, val = Pool.of(train_sets), Pool.of(val_sets)
+    train_ds, val_ds, weights, steps = _datasets(train, val, recipe)
 
     def build():
         keras.utils.set_random_seed(recipe.seed)
@@ -85,18 +237,29 @@ def train_speech(root: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate / 20, recipe.epochs * steps,
                                                           warmup_target=recipe.learning_rate, warmup_steps=2 * steps)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-                      metrics=["accuracy"])
+                      loss=masked_crossentropy, metrics=[masked_accuracy])
         return model
 
     model = run.model(build)
-    run.state["data"] = RAVDESS_INFO | {
-        "root": str(root), "train_actors": list(recipe.train_actors), "validation_actors": list(recipe.val_actors),
-        "train_windows": int(len(train.labels)), "train_clips": int(len(train.clip_labels)),
-        "validation_clips": int(len(val.clip_labels)),
+    run.state["data"] = {
+        "corpora": described,
+        "sampling": (f"{recipe.windows_per_epoch} windows an epoch, balanced by corpus and, within a corpus, by label"
+                     if recipe.windows_per_epoch else "every training window once an epoch, square-root class weights"),
+        "recorded_copies": recipe.recorded_copies,
+        "loss": "cross-entropy over the labels each corpus has (probabilities renormalised over them)",
         "class_weights": dict(zip(EMOTIONS, map(float, weights))),
+        "validation_clips": int(sum(len(v.clip_labels) for v in val_sets)),
     }
-    return run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+    final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, steps_per_epoch=steps)
+    if "temperature" not in run.state:
+        trained = keras.models.load_model(final, compile=False)
+        probs = trained.predict(val.windows.astype(np.float32)[..., None], batch_size=256, verbose=0)
+        targets = np.eye(len(EMOTIONS))[val.labels] * val.masks
+        masked = probs * val.masks
+        run.state["temperature"] = fit_temperature(masked / masked.sum(axis=1, keepdims=True), targets)
+        run.state["data"]["temperature_fitted_on"] = "the validation speakers' windows (clean recordings)"
+        run.save_state()
+    return final
 
 
 def fold_actors(actors: tuple[int, ...], folds: int) -> list[tuple[int, ...]]:
