@@ -144,10 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="accuracy, recall and confusion matrix on a labelled .npz")
     ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
     ev.add_argument("--data", type=Path, required=True,
-                    help=".npz with x (uint8 images), y and classes; or a RAVDESS folder (speech models)")
+                    help=".npz with x (uint8 images), y and classes; a RAVDESS folder (speech models, --actors); or "
+                         "the folder of speech corpora (ravdess/, emovo/, turev-db/): a table per corpus on the "
+                         "speakers each model was not trained on")
     ev.add_argument("--votes", type=Path,
                     help="FER+ votes for a FER2013 file, to score against the raters and measure calibration "
                          "(default: ferplus_votes.npz beside --data, when there)")
+    ev.add_argument("--crema-d", type=Path, default=Path("../shared/data/av/crema-d-sample"),
+                    help="with a folder of speech corpora: also the CREMA-D sample's 12 sound tracks "
+                         "(default: %(default)s, when there)")
     ev.add_argument("--actors", default="17-20", help="RAVDESS actors to evaluate speech models on, e.g. 17-20")
     ev.add_argument("--plots", type=Path, default=Path("."),
                     help="folder for the confusion-matrix and reliability PNGs, created if missing (default: .)")
@@ -346,6 +351,8 @@ def _evaluate(args) -> int:
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
     args.plots.mkdir(parents=True, exist_ok=True)
+    if args.data.is_dir() and not (args.data / "manifest.csv").exists():
+        return _evaluate_speech_corpora(args)
     if args.data.is_dir():
         from affectlite_convert.data.speech import load_speech
         from affectlite_convert.evaluate import evaluate_speech
@@ -397,6 +404,23 @@ def _evaluate(args) -> int:
                 }
             key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "")
             card.metrics[key] = entry
+            card.write(card_file)
+            print(f"recorded in {card_file}")
+    return 0
+
+
+def _evaluate_speech_corpora(args) -> int:
+    from affectlite.models.card import ModelCard, card_path_for
+    from affectlite_convert.evaluate import render_speech_table, speech_table
+
+    crema_d = args.crema_d if args.crema_d and args.crema_d.is_dir() else None
+    for path in args.models:
+        table = speech_table(path, args.data, crema_d)
+        print(render_speech_table(path.name, table) + "\n")
+        card_file = card_path_for(path)
+        if args.record and path.suffix == ".tflite" and card_file.exists():
+            card = ModelCard.load(card_file)
+            card.metrics["speech_corpora"] = table | {"command": " ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]])}
             card.write(card_file)
             print(f"recorded in {card_file}")
     return 0

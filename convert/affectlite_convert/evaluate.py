@@ -291,3 +291,117 @@ def evaluate_fusion(path: str | Path, x: np.ndarray, y: np.ndarray) -> Evaluatio
     result = metrics(y, predict(x).argmax(axis=1), Path(path).name)
     result.contenders = fusion_report(predict, x, y)
     return result
+
+
+# -- speech models across corpora -----------------------------------------------------------------
+
+@dataclass
+class CorpusFigures:
+    """Clip-level figures of a speech model on one corpus's speakers it never heard."""
+
+    corpus: str
+    speakers: list
+    clips: int
+    accuracy: float
+    uar: float                       # unweighted average recall over the labels the corpus has
+    per_class_recall: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return {"speakers": [str(s) for s in self.speakers], "clips": self.clips, "accuracy": round(self.accuracy, 4),
+                "uar": round(self.uar, 4), "per_class_recall": {k: round(v, 4) for k, v in self.per_class_recall.items()}}
+
+
+def clip_probabilities(predict, data) -> np.ndarray:
+    """(clips, 7): each clip's windows averaged, as the device averages over an utterance."""
+    probs = predict(data.windows[..., None].astype(np.float32))
+    clip_probs = np.zeros((len(data.clip_labels), len(EMOTIONS)))
+    np.add.at(clip_probs, data.clips, probs)
+    counts = np.bincount(data.clips, minlength=len(data.clip_labels))[:, None]
+    return clip_probs / np.maximum(counts, 1)
+
+
+def corpus_figures(predict, data) -> CorpusFigures:
+    """Accuracy and UAR over the labels the corpus has; the answer is the most probable of those
+    labels (a 4-label corpus asks "which of these four", not "which of seven")."""
+    mask = data.label_mask
+    probs = clip_probabilities(predict, data) * mask
+    result = metrics(data.clip_labels, probs.argmax(axis=1), data.corpus)
+    recalls = {k: v for k, v, m in zip(EMOTIONS, result.per_class_recall.values(), mask) if m}
+    return CorpusFigures(data.corpus, sorted(set(data.clip_actors), key=str), result.n, result.accuracy,
+                         result.macro_recall, recalls)
+
+
+def trained_speakers(path: str | Path) -> dict[str, list[str]]:
+    """The speakers of each corpus a speech model was trained on: from its model card (TFLite) or
+    the run folder it sits in (Keras); a RAVDESS-only card lists ``train_actors``."""
+    import json
+
+    path = Path(path)
+    card_file = card_path_for(path)
+    if path.suffix == ".tflite" and card_file.exists():
+        data = ModelCard.load(card_file).training_data
+    elif (path.parent / "state.json").exists():
+        data = json.loads((path.parent / "state.json").read_text()).get("data", {})
+    else:
+        raise ValueError(f"{path}: cannot tell which speakers it was trained on (no model card, no run folder "
+                         "state.json beside it)")
+    if "corpora" in data:
+        return {name: list(map(str, info["train_speakers"])) for name, info in data["corpora"].items()}
+    return {"ravdess": [str(a) for a in data.get("train_actors", range(1, 17))]}
+
+
+def speech_table(path: str | Path, data_root: str | Path, crema_d: str | Path | None = None) -> dict:
+    """Per corpus under ``data_root``: the figures on every speaker the model was not trained on
+    (a corpus it never heard is scored whole: leave-one-corpus-out); then the CREMA-D clips."""
+    from affectlite_convert.data.speech import CORPORA, load_corpus
+
+    predict = feature_predictor(path)
+    trained = trained_speakers(path)
+    table: dict = {"corpora": {}}
+    for name, corpus in CORPORA.items():
+        root = Path(data_root) / name
+        if not (root / "manifest.csv").exists():
+            continue
+        seen = set(trained.get(name, []))
+        data = load_corpus(root, corpus=corpus)
+        held = data.speakers(lambda s: str(s) not in seen)
+        if len(held.clip_labels):
+            figures = corpus_figures(predict, held)
+            table["corpora"][name] = figures.as_dict() | {"left_out_of_training": name not in trained}
+    if crema_d is not None:
+        table["crema_d"] = crema_d_voice(predict, crema_d)
+    return table
+
+
+CREMA_D_LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+
+
+def crema_d_voice(predict, folder: str | Path) -> dict:
+    """The voice's answer (over all seven labels, as on the device) for the CREMA-D sample's six
+    video sound tracks and six MP3s."""
+    from affectlite.audio.voice import speech_windows
+    from affectlite.sources.audio import read_video_audio
+
+    folder = Path(folder)
+    answers = {}
+    for clip in sorted([*folder.glob("VideoFlash/*.flv"), *folder.glob("AudioMP3/*.mp3")]):
+        windows, _ = speech_windows(read_video_audio(clip))
+        label = CREMA_D_LABELS[clip.stem.split("_")[2]]
+        answer = EMOTIONS[int(predict(windows[..., None]).mean(axis=0).argmax())] if len(windows) else None
+        answers[clip.name] = {"label": label, "voice": answer}
+    return {"clips": answers, "correct": sum(a["label"] == a["voice"] for a in answers.values()), "of": len(answers)}
+
+
+def render_speech_table(model: str, table: dict) -> str:
+    lines = [f"{model}: clip level, speakers it was not trained on",
+             f"  {'corpus':<10} {'speakers':<28} {'clips':>5} {'accuracy':>9} {'UAR':>7}  per-class recall"]
+    for name, row in table["corpora"].items():
+        who = "all (corpus left out)" if row["left_out_of_training"] else ", ".join(row["speakers"])
+        recalls = ", ".join(f"{k} {100 * v:.0f}" for k, v in row["per_class_recall"].items())
+        lines.append(f"  {name:<10} {who[:28]:<28} {row['clips']:>5} {100 * row['accuracy']:>8.1f}% "
+                     f"{100 * row['uar']:>6.1f}%  {recalls}")
+    if "crema_d" in table:
+        crema = table["crema_d"]
+        lines.append(f"  CREMA-D sample: {crema['correct']} of {crema['of']} right (6 video sound tracks, 6 MP3s): "
+                     + ", ".join(f"{v['label']}->{v['voice']}" for v in crema["clips"].values()))
+    return "\n".join(lines)
