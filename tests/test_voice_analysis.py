@@ -10,7 +10,8 @@ import soundfile
 
 from affectlite.classifiers.speech import SpeechClassifier
 from affectlite.cli import main
-from affectlite.fusion.late import late_fusion
+from affectlite.classifiers.speech import sure_or_none
+from affectlite.fusion.late import Reliability, late_fusion, modality_weights, reliability_from_cards
 from affectlite.labels import EMOTIONS
 from conftest import SHARED
 from test_analyze_cli import records
@@ -31,14 +32,45 @@ def test_speech_gives_probabilities_and_silence_gives_none(speech):
     assert nothing is None and len(windows) == 0
 
 
-def test_late_fusion():
+def test_late_fusion_weighs_reliability_and_confidence():
     face, voice = np.eye(7)[3], np.eye(7)[5]
-    fused = late_fusion(face, voice, face_weight=0.6)
-    assert fused[3] == pytest.approx(0.6) and fused[5] == pytest.approx(0.4)
+    fused = late_fusion(face, voice, Reliability(face=0.6, voice=0.4))
+    assert fused[3] == pytest.approx(0.6) and fused[5] == pytest.approx(0.4)     # equally sure: reliability decides
     assert np.array_equal(late_fusion(face, None), face) and np.array_equal(late_fusion(None, voice), voice)
     assert late_fusion(None, None) is None
-    with pytest.raises(ValueError):
-        late_fusion(face, voice, face_weight=1.5)
+    with pytest.raises(ValueError, match="reliability"):
+        Reliability(face=1.5)
+
+    # A sure face (0.9 happy) against a voice that is barely sure of anger (0.3) and has proven
+    # less reliable: the face keeps its emotion, where an even average would have let it slip.
+    sure_face = np.full(7, 0.1 / 6)
+    sure_face[3] = 0.9
+    unsure_voice = np.full(7, 0.7 / 6)
+    unsure_voice[0] = 0.3
+    weights = modality_weights(sure_face, unsure_voice, Reliability(face=0.8, voice=0.45))
+    assert weights["face"] == pytest.approx(0.8 * 0.9 / (0.8 * 0.9 + 0.45 * 0.3))
+    assert np.argmax(late_fusion(sure_face, unsure_voice, Reliability(face=0.8, voice=0.45))) == 3
+
+
+def test_an_unsure_voice_counts_as_no_voice():
+    probs = np.array([0.3, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1])
+    assert sure_or_none(probs, 0.25) is probs
+    assert sure_or_none(probs, 0.35) is None
+    assert sure_or_none(None, 0.0) is None
+
+
+def test_reliability_comes_from_the_model_cards():
+    from affectlite.classifiers.expression import BUNDLED_MODEL as FACE
+    from affectlite.classifiers.speech import BUNDLED_MODEL as VOICE
+    from affectlite.models.card import ModelCard, card_path_for
+
+    face_card, voice_card = ModelCard.load(card_path_for(FACE)), ModelCard.load(card_path_for(VOICE))
+    measured = reliability_from_cards(face_card, voice_card)
+    for card, value, default in ((face_card, measured.face, Reliability().face),
+                                 (voice_card, measured.voice, Reliability().voice)):
+        recorded = card.metrics.get("reliability")
+        assert value == (recorded["value"] if recorded else default)
+    assert reliability_from_cards(None, None) == Reliability()
 
 
 def test_analyze_uses_the_sound_track(sad_clip, capsys):

@@ -404,6 +404,11 @@ def _evaluate(args) -> int:
                 }
             key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "")
             card.metrics[key] = entry
+            if result.crowd is not None and card.task == "facial-expression":
+                card.metrics["reliability"] = {
+                    "value": round(result.crowd.majority.accuracy, 4),
+                    "measured_on": f"{key}: accuracy against the FER+ raters' majority ({result.crowd.majority.n} images)",
+                    "used_for": "the face's weight in late fusion (affectlite.fusion.late)"}
             card.write(card_file)
             print(f"recorded in {card_file}")
     return 0
@@ -421,6 +426,13 @@ def _evaluate_speech_corpora(args) -> int:
         if args.record and path.suffix == ".tflite" and card_file.exists():
             card = ModelCard.load(card_file)
             card.metrics["speech_corpora"] = table | {"command": " ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]])}
+            rows = table["corpora"]
+            card.metrics["reliability"] = {
+                "value": round(sum(r["accuracy"] for r in rows.values()) / len(rows), 4),
+                "measured_on": "mean clip accuracy over " + ", ".join(
+                    f"{name} ({'left out' if r['left_out_of_training'] else 'held-out speakers'})"
+                    for name, r in rows.items()),
+                "used_for": "the voice's weight in late fusion (affectlite.fusion.late)"}
             card.write(card_file)
             print(f"recorded in {card_file}")
     return 0

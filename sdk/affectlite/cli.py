@@ -162,11 +162,16 @@ def _analyze(args) -> int:
         args.speech = None
         if not args.no_audio:
             from affectlite.classifiers.speech import BUNDLED_MODEL, SpeechClassifier
+            from affectlite.config import SCHEMA
 
             if BUNDLED_MODEL.exists():
-                args.speech = SpeechClassifier(num_threads=args.threads)
+                args.speech = SpeechClassifier(num_threads=args.threads, 
+                                               min_confidence=SCHEMA["audio"]["min_confidence"].default)
         with EmotionRecognizer(options) as recognizer:
-            writer = ResultWriter(stream, args.format)
+            from affectlite.fusion.late import reliability_from_cards
+
+            writer = ResultWriter(stream, args.format, reliability_from_cards(
+                recognizer.classifier.card, args.speech.card if args.speech else None))
             for path in inputs:
                 try:
                     _analyze_file(recognizer, path, writer, args, _annotation_target(args.annotate, path, len(inputs) > 1))

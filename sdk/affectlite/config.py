@@ -108,6 +108,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "device": Key(int, -1, "PortAudio input device index (-1: the default input)", check=lambda v: v >= -1,
                       allowed=">= -1"),
         "model": Key(str, "", "speech-emotion model .tflite (empty: the bundled int8 model)"),
+        "min_confidence": Key(float, 0.0, "a voice less sure than this (top probability of the utterance) counts "
+                                          "as no voice, like silence", check=_unit, allowed="0..1"),
         "interval_s": Key((int, float), 0.5, "how often the last 2 s of audio are classified", check=_positive,
                           allowed="> 0"),
     },

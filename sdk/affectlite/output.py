@@ -21,7 +21,7 @@ from typing import IO
 
 import numpy as np
 
-from affectlite.fusion.late import late_fusion
+from affectlite.fusion.late import Reliability, late_fusion
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import FaceEmotion
 
@@ -31,10 +31,12 @@ CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1"
 
 
 class ResultWriter:
-    def __init__(self, stream: IO[str], fmt: str = "jsonl"):
+    """``reliability``: the face and voice models' measured reliability, for the fused field."""
+
+    def __init__(self, stream: IO[str], fmt: str = "jsonl", reliability: Reliability = Reliability()):
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
-        self.stream, self.fmt = stream, fmt
+        self.stream, self.fmt, self.reliability = stream, fmt, reliability
         self._csv = csv.DictWriter(stream, CSV_FIELDS) if fmt == "csv" else None
         if self._csv:
             self._csv.writeheader()
@@ -44,7 +46,7 @@ class ResultWriter:
         """``audio``: the sound track was analysed; ``voice``: its probabilities at this frame (None: no speech)."""
         for number, face in enumerate(faces):
             data = face.as_dict()
-            extra = _audio_fields(face, voice) if audio else {}
+            extra = _audio_fields(face, voice, self.reliability) if audio else {}
             if self._csv:
                 row = {"file": file, "frame": frame, "timestamp": _round(timestamp), "face": number,
                        "track_id": face.track_id, "score": data["score"], "emotion": face.emotion,
@@ -65,10 +67,10 @@ class ResultWriter:
 
 
 
-def _audio_fields(face: FaceEmotion, voice: np.ndarray | None) -> dict:
+def _audio_fields(face: FaceEmotion, voice: np.ndarray | None, reliability: Reliability) -> dict:
     face_probs = np.array([face.probabilities[e] for e in EMOTIONS])
     return {"voice": None if voice is None else describe(voice),
-            "fused": describe(late_fusion(face_probs, voice))}
+            "fused": describe(late_fusion(face_probs, voice, reliability))}
 
 
 def _round(value: float | None) -> float | None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from affectlite.capture import LatestFrame
 from affectlite.explain import contributions, margin
-from affectlite.fusion.late import FACE_WEIGHT, late_fusion
+from affectlite.fusion.late import late_fusion, modality_weights, reliability_from_cards
 from affectlite.fusion.sequence import STEP_SECONDS, FusedAnswer
 from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
@@ -153,7 +153,10 @@ class Service:
 
             device = config["audio"]["device"]
             self.microphone = Microphone(None if device < 0 else device)
-            self.speech = SpeechClassifier(config["audio"]["model"] or None, r["threads"])
+            self.speech = SpeechClassifier(config["audio"]["model"] or None, r["threads"],
+                                           config["audio"]["min_confidence"])
+        self.reliability = reliability_from_cards(self.recognizer.classifier.card,
+                                                  self.speech.card if self.speech is not None else None)
         self.paused = False
         self.privacy = False
         self.counters = Counters()
@@ -263,13 +266,13 @@ class Service:
         """The learned fusion's output for the track, or the weighted average (also while a new
         face has no steps yet)."""
         answer = self._answers.get(track_id)
-        return answer.probabilities if answer is not None else late_fusion(face, voice)
+        return answer.probabilities if answer is not None else late_fusion(face, voice, self.reliability)
 
     def explanation(self, face: np.ndarray, track_id: int | None = None) -> dict[str, Any]:
         """Each modality's say in the fused result (face alone when there is no microphone)."""
         voice = self.voice if self.speech is not None and not self.privacy else None
-        explained = contributions({"face": face, "voice": voice}, {"face": FACE_WEIGHT, "voice": 1 - FACE_WEIGHT},
-                                  late_fusion(face, voice))
+        explained = contributions({"face": face, "voice": voice}, modality_weights(face, voice, self.reliability),
+                                  late_fusion(face, voice, self.reliability))
         answer = self._answers.get(track_id)
         if answer is not None:
             # A learned model's shares come from taking each modality, and each step, out of its input.

@@ -19,8 +19,20 @@ from affectlite.runtime.interpreter import make_interpreter
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "speech_emotion_int8.tflite"
 
 
+def sure_or_none(probs: np.ndarray | None, min_confidence: float) -> np.ndarray | None:
+    """The voice's probabilities, or None ("no voice", as for silence) when its top probability is
+    below ``min_confidence``: an unsure voice must not move a person's state or the fusion."""
+    if probs is None or float(np.max(probs)) < min_confidence:
+        return None
+    return probs
+
+
 class SpeechClassifier:
-    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1):
+    """``min_confidence``: an utterance whose mean top probability is below it is "unsure" and
+    :meth:`classify` reports no voice for it (0: every voiced utterance counts)."""
+
+    def __init__(self, model_path: str | Path | None = None, num_threads: int = 1, min_confidence: float = 0.0):
+        self.min_confidence = min_confidence
         model_path = Path(model_path) if model_path else BUNDLED_MODEL
         card_file = card_path_for(model_path)
         if not card_file.exists():
@@ -39,10 +51,12 @@ class SpeechClassifier:
         return reorder_probabilities(probs, self.card.labels)
 
     def classify(self, audio: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        """16 kHz mono audio -> (mean probabilities or None without speech, per-window probabilities, window starts s)."""
+        """16 kHz mono audio -> (mean probabilities, or None without speech or when unsure;
+        per-window probabilities; window starts in s)."""
         windows, starts = speech_windows(audio)
         probs = self.classify_windows(windows)
-        return (probs.mean(axis=0) if len(probs) else None), probs, starts
+        mean = probs.mean(axis=0) if len(probs) else None
+        return sure_or_none(mean, self.min_confidence), probs, starts
 
     def timeline(self, audio: np.ndarray):
         """A function from a time in seconds to the voice's probabilities there: the mean of the
@@ -53,7 +67,7 @@ class SpeechClassifier:
 
         def at(timestamp: float) -> np.ndarray | None:
             covering = (starts <= timestamp) & (timestamp < starts + span)
-            return probs[covering].mean(axis=0) if covering.any() else None
+            return sure_or_none(probs[covering].mean(axis=0), self.min_confidence) if covering.any() else None
 
         return at
 
