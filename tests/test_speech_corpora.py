@@ -1,0 +1,187 @@
+"""Speech from several corpora: manifest loaders, a corpus with only four labels, the loss over a
+corpus's own labels, balanced batches, and simulated recording conditions on real clips."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectlite.audio.features import SAMPLE_RATE
+from affectlite.labels import EMOTIONS
+from affectlite_convert.data.faces import DataError
+from affectlite_convert.data.speech import CORPORA, load_corpus, read_clip, read_manifest
+from conftest import SHARED
+
+SPEECH = SHARED / "data" / "speech"
+
+
+def small_corpus(folder: Path, name: str, per_speaker_label: int = 2) -> Path:
+    """A copy of a shared corpus's manifest with a few real clips per speaker and label (the
+    audio stays where it is: paths are absolute)."""
+    source = SPEECH / name
+    root = folder / name
+    root.mkdir(parents=True)
+    with (source / "manifest.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    column = CORPORA[name].speaker_column
+    kept, seen = [], {}
+    for row in rows:
+        key = (row[column], row["emotion"])
+        if seen.get(key, 0) < per_speaker_label:
+            seen[key] = seen.get(key, 0) + 1
+            kept.append(row | {"path": str(source / row["path"])})
+    with (root / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("speech")
+    small_corpus(folder, "turev-db")
+    small_corpus(folder, "emovo", per_speaker_label=1)
+    return folder
+
+
+def test_a_four_label_corpus_says_which_labels_it_has(corpora):
+    turev = load_corpus(corpora / "turev-db")
+    assert turev.corpus == "turev-db"
+    assert [e for e, m in zip(EMOTIONS, turev.label_mask) if m] == ["angry", "happy", "neutral", "sad"]
+    assert set(EMOTIONS[i] for i in turev.clip_labels) <= {"angry", "happy", "neutral", "sad"}
+    assert sorted(set(turev.clip_actors)) == ["1157", "1234", "1358", "1984", "6783", "7895"]
+    one = turev.speakers(lambda s: s == "1234")
+    assert set(one.clip_actors) == {"1234"} and one.clips.max() == len(one.clip_labels) - 1
+    assert len(one.windows) == len(one.labels) == len(one.clips)
+
+    emovo = load_corpus(corpora / "emovo")
+    assert emovo.label_mask.all() and len(set(emovo.clip_labels)) == 7
+
+
+def test_manifest_errors_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="unknown corpus folder"):
+        load_corpus(tmp_path / "my_speech")
+    root = tmp_path / "emovo"
+    root.mkdir()
+    (root / "manifest.csv").write_text("path,emotion,speaker\nx.flac,bored,f1\n")
+    with pytest.raises(DataError, match=r"unknown emotion label\(s\) \['bored'\]"):
+        read_manifest(root)
+    (root / "manifest.csv").write_text("path,emotion\nx.flac,happy\n")
+    with pytest.raises(DataError, match=r"missing column\(s\) \['speaker'\]"):
+        read_manifest(root)
+
+
+def test_the_loss_covers_only_the_labels_a_corpus_has():
+    import keras
+
+    from affectlite_convert.training.label_mask import masked_accuracy, masked_crossentropy, pack_targets
+
+    four = CORPORA["turev-db"].label_mask
+    probs = np.array([[0.05, 0.3, 0.3, 0.2, 0.05, 0.05, 0.05]], np.float32)   # much on disgust and fear
+    angry = EMOTIONS.index("angry")
+    packed = pack_targets(np.array([angry]), four[None])
+    # Over the four labels, p(angry) = 0.05 / (0.05 + 0.2 + 0.05 + 0.05): disgust and fear do not count.
+    loss = float(keras.ops.convert_to_numpy(masked_crossentropy(packed, probs))[0])
+    assert loss == pytest.approx(-np.log(0.05 / 0.35), rel=1e-4)
+    full = pack_targets(np.array([angry]), np.ones((1, 7), bool))
+    assert float(keras.ops.convert_to_numpy(masked_crossentropy(full, probs))[0]) == pytest.approx(-np.log(0.05),
+                                                                                                   rel=1e-4)
+    # Within the four labels happy (0.2) leads, so the answer is wrong, not "disgust".
+    assert float(keras.ops.convert_to_numpy(masked_accuracy(packed, probs))[0]) == 0.0
+    smoothed = pack_targets(np.array([angry]), four[None], smoothing=0.1)[0, :7]
+    assert smoothed[~four].sum() == 0 and smoothed.sum() == pytest.approx(1.0)
+
+
+def test_batches_are_balanced_by_corpus_and_label(corpora):
+    from affectlite_convert.training.train_speech import Pool, balanced_batches
+
+    pool = Pool.of([load_corpus(corpora / "turev-db"), load_corpus(corpora / "emovo")])
+    batches = balanced_batches(pool, 64, 0.0, seed=0)
+    corpus_counts = np.zeros(2)
+    label_counts = np.zeros(7)
+    for _ in range(60):
+        x, y = next(batches)
+        assert x.shape == (64, 200, 64, 1) and y.shape == (64, 14)
+        masks = y[:, 7:]
+        turev = masks.sum(axis=1) == 4
+        corpus_counts += [turev.sum(), (~turev).sum()]
+        label_counts += y[:, :7].sum(axis=0)
+    assert corpus_counts[0] / corpus_counts.sum() == pytest.approx(0.5, abs=0.05)
+    # emovo's seven labels share half the draws, TurEV-DB's four the other half
+    assert label_counts[EMOTIONS.index("fear")] / label_counts.sum() == pytest.approx(0.5 / 7, abs=0.02)
+    assert label_counts[EMOTIONS.index("sad")] / label_counts.sum() == pytest.approx(0.5 / 4 + 0.5 / 7, abs=0.03)
+
+
+def test_split_keeps_validation_speakers_out_of_training(tmp_path, corpora):
+    from affectlite_convert.training.speech_cnn import SpeechCnnSpec
+    from affectlite_convert.training.train_speech import SpeechRecipe, split_speakers, train_speech
+
+    recipe = SpeechRecipe(epochs=1, corpora=("emovo", "turev-db"), val_speakers=("emovo:f3", "turev-db:1984"),
+                          windows_per_epoch=128, model=SpeechCnnSpec(widths=(8, 8, 8, 8)))
+    train, val = split_speakers(recipe, "turev-db", ["1157", "1234", "1984"])
+    assert train == ["1157", "1234"] and val == ["1984"]
+    with pytest.raises(ValueError, match="not in emovo"):
+        split_speakers(SpeechRecipe(val_speakers=("emovo:x9",)), "emovo", ["f1", "f3"])
+
+    train_speech(corpora, tmp_path / "run", recipe, verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    described = state["data"]["corpora"]
+    assert described["turev-db"]["validation_speakers"] == ["1984"]
+    assert "1984" not in described["turev-db"]["train_speakers"]
+    assert described["turev-db"]["labels"] == ["angry", "happy", "neutral", "sad"]
+    assert "non-commercial" in described["turev-db"]["licence"]
+    assert state["temperature"] > 0
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    """A real RAVDESS sentence (about 3.5 s, 16 kHz)."""
+    return read_clip(SPEECH / "ravdess" / "Actor_01" / "03-01-05-01-01-01-01.flac")
+
+
+def _changed_same_shape(original: np.ndarray, out: np.ndarray) -> None:
+    assert out.dtype == np.float32 and out.shape == original.shape       # same length at the same rate
+    assert np.abs(out - original).mean() > 1e-4
+
+
+def test_each_recording_condition_changes_the_clip_and_keeps_its_length(clip):
+    from affectlite_convert.training import recording
+
+    rng = np.random.default_rng(0)
+    other = read_clip(SPEECH / "ravdess" / "Actor_02" / "03-01-01-01-01-01-02.flac")
+    _changed_same_shape(clip, recording.speed(clip, 1.1))
+    _changed_same_shape(clip, recording.reverberate(clip, 0.5, rng))
+    for kind in ("white", "pink"):
+        _changed_same_shape(clip, recording.add_noise(clip, 10.0, kind, rng))
+    babble = recording.add_noise(clip, 5.0, "babble", rng, [other])
+    _changed_same_shape(clip, babble)
+    noise = babble - clip
+    assert 10 * np.log10(np.mean(clip ** 2) / np.mean(noise ** 2)) == pytest.approx(5.0, abs=0.1)
+    telephone = recording.band_limit(clip, 300.0, 3400.0)
+    _changed_same_shape(clip, telephone)
+    spectrum = np.abs(np.fft.rfft(telephone))
+    freqs = np.fft.rfftfreq(len(clip), 1 / SAMPLE_RATE)
+    assert spectrum[freqs > 6000].sum() < 0.01 * spectrum[(freqs > 500) & (freqs < 3000)].sum()
+    loud = recording.gain_and_clip(clip, 40.0)
+    _changed_same_shape(clip, loud)
+    assert np.abs(loud).max() == 1.0                                     # clipped at full scale
+    for codec in ("mp3", "opus", "aac"):
+        coded = recording.lossy_codec(clip, codec, 16)
+        _changed_same_shape(clip, coded)
+        assert np.corrcoef(clip, coded)[0, 1] > 0.8                      # lined up again after the codec's delay
+
+
+def test_simulated_recordings_are_cached(tmp_path, corpora):
+    from affectlite_convert.data.speech import simulated_corpus
+
+    first = simulated_corpus(corpora / "emovo", copies=1, seed=3, cache=tmp_path)
+    assert len(list(tmp_path.glob("emovo-1x-*.npz"))) == 1
+    again = simulated_corpus(corpora / "emovo", copies=1, seed=3, cache=tmp_path)
+    assert np.array_equal(first.windows, again.windows) and first.clip_actors == again.clip_actors
+    clean = load_corpus(corpora / "emovo")
+    assert first.windows.dtype == np.float16 and len(first.clip_labels) <= len(clean.clip_labels)
