@@ -106,9 +106,8 @@ def test_without_mqtt_events_go_to_stdout(tmp_path, happy_frames, capsys):
     assert any(line["topic"] == "events" and line["type"] == "face_appeared" for line in lines)
 
 
-def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, monkeypatch):
-    """Audio enabled: a stand-in pyaudio delivers real RAVDESS speech; the retained state carries
-    the voice and each person's fused result beside the face's own probabilities."""
+def speaking_microphone(monkeypatch) -> None:
+    """A stand-in pyaudio whose microphone hears a RAVDESS actor speak (real speech)."""
     import sys
 
     import numpy as np
@@ -119,7 +118,7 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
 
     speech, _ = soundfile.read(SHARED / "data/speech/ravdess/Actor_19/03-01-03-02-02-01-19.flac", dtype="float32")
 
-    def start_stream(self):                                # the microphone hears the actor speak
+    def start_stream(self):
         pcm = (speech[-4 * 16000:] * 32767).astype(np.int16)
         for i in range(0, len(pcm), self.chunk):
             self.callback(pcm[i:i + self.chunk].tobytes(), self.chunk, {}, 0)
@@ -128,6 +127,11 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
     device = {"index": 0, "name": "USB mic", "maxInputChannels": 1, "defaultSampleRate": 16000, "rates": {16000}}
     monkeypatch.setitem(sys.modules, "pyaudio", fake_pyaudio([device]))
 
+
+def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, monkeypatch):
+    """Audio enabled: a stand-in pyaudio delivers real RAVDESS speech; the retained state carries
+    the voice and each person's fused result beside the face's own probabilities."""
+    speaking_microphone(monkeypatch)
     config = service_config(broker, tmp_path)
     config["audio"]["enabled"] = True
     config["explain"]["enabled"] = True
@@ -155,6 +159,24 @@ def test_microphone_adds_voice_and_fused_states(broker, tmp_path, happy_frames, 
     assert all(e["voice"] is not None and e["fused"]["emotion"] == e["explain"]["emotion"] for e in changes)
     for event in events:
         jsonschema.validate(event, schema("mqtt-event"))
+    watcher.close()
+
+
+def test_an_unsure_voice_counts_as_no_voice(broker, tmp_path, happy_frames, monkeypatch):
+    """[audio] min_confidence: the same speech, but a threshold above anything the voice is sure
+    of; the states say "no voice" and each person's fused result is the face's own."""
+    speaking_microphone(monkeypatch)
+    config = service_config(broker, tmp_path)
+    config["audio"]["enabled"] = True
+    config["audio"]["min_confidence"] = 0.999
+    watcher = Subscriber(broker.port, ["affectlite/lobby/state"])
+    Service(config, source=MemorySource(happy_frames, fps=30)).run()
+    states = [json.loads(p) for p in watcher.on("affectlite/lobby/state")]
+    with_people = [s for s in states if s["people"] == 1]
+    assert with_people and all(s["voice"] is None for s in with_people)
+    for state in with_people:
+        person = state["persons"][0]
+        assert person["fused"]["probabilities"] == pytest.approx(person["probabilities"], abs=1e-4)
     watcher.close()
 
 

@@ -62,6 +62,8 @@ def late_fusion(face: np.ndarray | None, voice: np.ndarray | None,
     """Probabilities over EMOTIONS, or None when neither modality is present."""
     if face is None and voice is None:
         return None
+    if face is None or voice is None:
+        return np.asarray(face if voice is None else voice, dtype=np.float64)
     weights = modality_weights(face, voice, reliability)
     fused = sum(weights[name] * np.asarray(probs, dtype=np.float64)
                 for name, probs in (("face", face), ("voice", voice)) if probs is not None)
