@@ -249,7 +249,7 @@ def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
     discovery = json.loads(watcher.on("homeassistant/device/kiosk1/config")[0])
     assert discovery["avty_t"] == "affectlite/kiosk1/availability"
     assert discovery["dev"]["ids"] == ["affectlite_kiosk1"]
-    assert {c["p"] for c in discovery["cmps"].values()} == {"sensor", "binary_sensor", "switch"}
+    assert {c["p"] for c in discovery["cmps"].values()} == {"sensor", "binary_sensor", "switch", "number", "event"}
     assert all(c["uniq_id"].startswith("affectlite_kiosk1_") for c in discovery["cmps"].values())
     assert discovery["cmps"]["privacy"]["cmd_t"] == "affectlite/kiosk1/set/privacy"
     assert "caption" not in discovery["cmps"]                      # the text stream is off here
@@ -279,31 +279,60 @@ def test_discovery_offers_a_caption_box_when_text_is_on(broker, tmp_path):
 
 
 def test_commands_known_unknown_and_failing(broker, tmp_path):
+    """A setting's value is kept retained on its state topic whatever changed it; a command that is
+    not a setting is answered on its own state topic; every failure goes to P/errors."""
+    settings = {"share": 0.0}
+
     def threshold(text):
         value = float(text)
         if not 0 <= value <= 1:
             raise ValueError("must be from 0 to 1")
+        settings["share"] = value
         return value
 
-    sink = MqttSink(mqtt_config(broker, tmp_path), commands={"share": threshold})
+    sink = MqttSink(mqtt_config(broker, tmp_path), commands={"share": threshold, "echo": str.upper},
+                    settings=lambda: dict(settings))
     sink.start()
     assert wait_for(lambda: sink.connected)
-    watcher = Subscriber(broker.port, ["affectlite/kiosk1/+/state"])
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/+/state", "affectlite/kiosk1/errors"])
     commander = paho.Client(CallbackAPIVersion.VERSION2)
     commander.connect("127.0.0.1", broker.port)
     commander.loop_start()
-    for topic, payload in [("set/share", "0.5"), ("set/share", "lots"), ("set/share", b"\xff\xfe"), ("set/bogus", "1")]:
-        commander.publish(f"affectlite/kiosk1/{topic}", payload, qos=1).wait_for_publish()
-    assert wait_for(lambda: len(watcher.messages) == 4)
-    replies = [json.loads(p) for _, p, _ in watcher.messages]
-    for reply in replies:
-        jsonschema.validate(reply, schema("mqtt-command-reply"))
-    assert replies[0] == {"v": 1, "ok": True, "command": "share", "value": 0.5}
-    assert replies[1]["ok"] is False and "could not convert" in replies[1]["error"]
-    assert replies[2]["ok"] is False
-    assert replies[3] == {"v": 1, "ok": False, "command": "bogus", "error": "unknown command; known: share"}
-    assert sink.connected                                    # still serving
-    commander.loop_stop()
-    commander.disconnect()
-    watcher.close()
-    sink.close()
+    pumping = threading.Event()
+
+    def pump():                                  # the service loop's part: sends changed settings
+        while not pumping.is_set():
+            sink.pump()
+            pumping.wait(0.02)
+
+    pumper = threading.Thread(target=pump)
+    pumper.start()
+    try:
+        assert wait_for(lambda: watcher.on("affectlite/kiosk1/share/state") == ['{"v":1,"value":0.0}'])
+        for topic, payload in [("set/share", "0.5"), ("set/share", "lots"), ("set/share", b"\xff\xfe"),
+                               ("set/bogus", "1"), ("set/echo", "hi")]:
+            commander.publish(f"affectlite/kiosk1/{topic}", payload, qos=1).wait_for_publish()
+        assert wait_for(lambda: len(watcher.on("affectlite/kiosk1/errors")) == 3)
+        assert wait_for(lambda: watcher.on("affectlite/kiosk1/share/state")[-1:] == ['{"v":1,"value":0.5}'])
+        assert wait_for(lambda: watcher.on("affectlite/kiosk1/echo/state"))
+        errors = [json.loads(p) for p in watcher.on("affectlite/kiosk1/errors")]
+        for error in errors:
+            jsonschema.validate(error, schema("mqtt-command-reply"))
+        assert "could not convert" in errors[0]["error"] and errors[1]["command"] == "share"
+        assert errors[2] == {"v": 1, "ok": False, "command": "bogus", "error": "unknown command; known: echo, share"}
+        assert json.loads(watcher.on("affectlite/kiosk1/echo/state")[0])["value"] == "HI"
+        settings["share"] = 0.25                 # changed by another route (the Python API)
+        assert wait_for(lambda: watcher.on("affectlite/kiosk1/share/state")[-1:] == ['{"v":1,"value":0.25}'])
+        for payload in watcher.on("affectlite/kiosk1/share/state"):
+            jsonschema.validate(json.loads(payload), schema("mqtt-setting"))
+        assert sink.connected                    # still serving
+    finally:
+        pumping.set()
+        pumper.join()
+        commander.loop_stop()
+        commander.disconnect()
+        watcher.close()
+        sink.close()
+    late = Subscriber(broker.port, ["affectlite/kiosk1/share/state"])      # retained for whoever comes later
+    assert wait_for(lambda: late.on("affectlite/kiosk1/share/state") == ['{"v":1,"value":0.25}'])
+    late.close()

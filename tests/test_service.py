@@ -49,18 +49,28 @@ def test_frames_to_events_state_stats_and_commands(broker, tmp_path, happy_frame
         commander = paho.Client(CallbackAPIVersion.VERSION2)
         commander.connect("127.0.0.1", broker.port)
         commander.loop_start()
+        # Settings are retained from the start, from the service's own state (no command needed).
+        assert wait_for(lambda: watcher.on("affectlite/lobby/privacy/state") == ['{"v":1,"value":"OFF"}'])
+        assert watcher.on("affectlite/lobby/paused/state") == ['{"v":1,"value":"OFF"}']
+        assert json.loads(watcher.on("affectlite/lobby/negative_valence_s/state")[0])["value"] == 5.0
         commander.publish("affectlite/lobby/set/negative_share", "lots", qos=1)
         commander.publish("affectlite/lobby/set/selfdestruct", "now", qos=1)
         commander.publish("affectlite/lobby/set/privacy", "ON", qos=1)
-        assert wait_for(lambda: watcher.on("affectlite/lobby/privacy/state"), timeout=10)
+        commander.publish("affectlite/lobby/set/pause", "", qos=1)
+        assert wait_for(lambda: watcher.on("affectlite/lobby/privacy/state")[-1:] == ['{"v":1,"value":"ON"}'], timeout=10)
+        # set/pause answers on the Paused switch's own topic
+        assert wait_for(lambda: watcher.on("affectlite/lobby/paused/state")[-1:] == ['{"v":1,"value":"ON"}'], timeout=10)
         assert wait_for(lambda: json.loads(watcher.on("affectlite/lobby/state")[-1])["privacy"] is True, timeout=10)
         assert all("explain" not in p for s in watcher.on("affectlite/lobby/state") for p in json.loads(s)["persons"])
         privacy_state = json.loads(watcher.on("affectlite/lobby/state")[-1])
         assert privacy_state["persons"] == [] and privacy_state["people"] == 0
-        share = json.loads(watcher.on("affectlite/lobby/negative_share/state")[0])
-        assert share["ok"] is False and "negative_share must be a number from 0 to 1" in share["error"]
-        unknown = json.loads(watcher.on("affectlite/lobby/selfdestruct/state")[0])
+        # Errors go to a topic of their own, never to a state topic.
+        assert wait_for(lambda: len(watcher.on("affectlite/lobby/errors")) == 2, timeout=10)
+        share, unknown = (json.loads(p) for p in watcher.on("affectlite/lobby/errors"))
+        assert share["command"] == "negative_share" and "must be a number from 0 to 1" in share["error"]
         assert unknown["ok"] is False and "unknown command" in unknown["error"]
+        assert len(watcher.on("affectlite/lobby/negative_share/state")) == 1     # only its value
+        assert not watcher.on("affectlite/lobby/selfdestruct/state")
         stats_before = len(watcher.on("affectlite/lobby/stats"))
         assert wait_for(lambda: len(watcher.on("affectlite/lobby/stats")) > stats_before, timeout=10)  # still running
         commander.loop_stop()
@@ -72,7 +82,8 @@ def test_frames_to_events_state_stats_and_commands(broker, tmp_path, happy_frame
     assert wait_for(lambda: watcher.on("affectlite/lobby/availability")[-1:] == ["offline"])
 
     for name, topic in [("mqtt-state", "state"), ("mqtt-event", "events"), ("mqtt-stats", "stats"),
-                        ("mqtt-faces", "faces"), ("mqtt-command-reply", "privacy/state")]:
+                        ("mqtt-faces", "faces"), ("mqtt-setting", "privacy/state"), ("mqtt-setting", "paused/state"),
+                        ("mqtt-command-reply", "errors")]:
         payloads = watcher.on(f"affectlite/lobby/{topic}")
         assert payloads, topic
         for payload in payloads:

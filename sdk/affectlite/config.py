@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def safe_device_id(name: str) -> str:
+    """A device id from a host name: its first label ("lobby-pi" from "Lobby Pi.local"), lower case,
+    every other character as '-'. The default when ``mqtt.device_id`` is empty."""
+    label = name.split(".", 1)[0].strip().lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", label).strip("-")[:64] or "affectlite"
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the key."""
 
@@ -118,7 +128,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "host": Key(str, "localhost", "broker host name or address"),
         "port": Key(int, 1883, "broker port", check=_port, allowed="1..65535"),
         "prefix": Key(str, "affectlite", "first topic level"),
-        "device_id": Key(str, "", "second topic level (empty: this machine's host name)"),
+        "device_id": Key(str, "", "second topic level and Home Assistant node id: letters, digits, _ and - "
+                                   "(empty: this machine's host name, e.g. lobby-pi for 'Lobby Pi.local')"),
         "client_id": Key(str, "", "MQTT client id (empty: affectlite-<device_id>)"),
         "username": Key(str, "", "user name (empty: anonymous)"),
         "password": Key(str, "", "password; use ${VAR} to read it from the environment"),
@@ -206,9 +217,15 @@ def validate(raw: dict[str, Any], environ: dict[str, str] | None = None) -> dict
         if mqtt[name] and not Path(mqtt[name]).expanduser().is_file():
             raise ConfigError(f"mqtt.{name}: {mqtt[name]!r} is not a file")
     if not mqtt["device_id"]:
-        mqtt["device_id"] = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "affectlite"
-    if any(c in mqtt["device_id"] + mqtt["prefix"] for c in "+#/") or not mqtt["prefix"]:
-        raise ConfigError("mqtt.prefix / mqtt.device_id: must be non-empty and free of '+', '#' and '/'")
+        mqtt["device_id"] = safe_device_id(socket.gethostname())
+    if not DEVICE_ID.fullmatch(mqtt["device_id"]):
+        # Home Assistant ignores discovery topics with other characters: the device would silently
+        # never appear there, so refuse rather than guess.
+        raise ConfigError(f"mqtt.device_id: {mqtt['device_id']!r} may hold only letters, digits, '_' and '-' "
+                          f"(it is a topic level and Home Assistant's node id); e.g. "
+                          f"{safe_device_id(mqtt['device_id'])!r}")
+    if any(c in mqtt["prefix"] for c in "+#/") or not mqtt["prefix"]:
+        raise ConfigError("mqtt.prefix: must be non-empty and free of '+', '#' and '/'")
     if not mqtt["client_id"]:
         mqtt["client_id"] = f"affectlite-{mqtt['device_id']}"
     if config["source"]["kind"] == "file" and config["source"]["path"]:

@@ -141,7 +141,7 @@ class Service:
             if config["mqtt"]["enabled"]:
                 from affectlite.sinks.mqtt import MqttSink
 
-                sink = MqttSink(config["mqtt"], self.commands())
+                sink = MqttSink(config["mqtt"], self.commands(), settings=self.settings)
             else:
                 sink = StdoutSink()
         self.sink = sink
@@ -216,6 +216,12 @@ class Service:
         if self.text_scorer is not None:
             handlers["text"] = lambda text: self.add_text(text).as_dict()
         return handlers
+
+    def settings(self) -> dict[str, Any]:
+        """What can be set from outside, as it is now: kept retained on MQTT (``P/<name>/state``)."""
+        return {"privacy": "ON" if self.privacy else "OFF", "paused": "ON" if self.paused else "OFF",
+                "negative_valence_s": self.states.alerts.negative_valence_s,
+                "negative_share": self.states.alerts.negative_share}
 
     def add_text(self, text: str, now: float | None = None):
         """A caption or transcript line: scored at once, counted for ``text.ttl_s``; the line itself is

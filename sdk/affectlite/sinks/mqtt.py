@@ -6,8 +6,12 @@ Topics (``P`` = ``<prefix>/<device_id>``, built in :meth:`MqttSink.topic` and no
 - ``P/state``         retained JSON summary of who is in view and their states
 - ``P/events``        QoS 1 events, through the on-disk outbox: nothing is lost while the broker is away
 - ``P/faces``         optional per-frame detail, rate-limited, QoS 0
-- ``P/stats``         periodic figures, QoS 0
-- ``P/set/<name>``    commands in; each answered on ``P/<name>/state``
+- ``P/stats``         periodic figures, QoS 0, retained
+- ``P/set/<name>``    commands in
+- ``P/<name>/state``  retained: each setting's current value (``privacy``, ``paused``, thresholds),
+                      published on every connect and on every change, whatever changed it; other
+                      commands (``text``) answer here
+- ``P/errors``        a command that could not be carried out: which, and why (never a state topic)
 
 Home Assistant discovery goes to ``<discovery_prefix>/device/<device_id>/config`` (one retained
 device message with all its components) and is sent again whenever Home Assistant announces
@@ -31,15 +35,22 @@ from affectlite.sinks.outbox import Outbox
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raises ValueError when bad)
+#: Commands that change a setting under another name (``set/pause`` turns ``paused`` on).
+SETTING_OF_COMMAND = {"pause": "paused", "resume": "paused"}
 
 
 class MqttSink:
     """Publishes the service's output; call :meth:`pump` often (it sends queued events)."""
 
     def __init__(self, config: dict[str, Any], commands: dict[str, CommandHandler] | None = None,
-                 outbox: Outbox | None = None):
+                 outbox: Outbox | None = None, settings: Callable[[], dict[str, Any]] | None = None):
+        """``settings``: returns the service's current settings (name -> value); each is kept
+        retained on ``P/<name>/state`` so that a dashboard shows the truth after any restart."""
         self.config = config
         self.commands = dict(commands or {})
+        self.settings = settings or dict
+        self._settings_sent: dict[str, Any] = {}
+        self._resend_settings = False
         self.outbox = outbox or Outbox(config["queue_path"], config["queue_max_messages"])
         self.connected = False
         self.last_error: str | None = None
@@ -126,8 +137,9 @@ class MqttSink:
         return True
 
     def publish_stats(self, payload: dict[str, Any]) -> None:
+        """Retained, so that a dashboard (Home Assistant's diagnostic sensors) has figures at once."""
         if self.connected:
-            self.client.publish(self.topic("stats"), _encode(payload), qos=0)
+            self.client.publish(self.topic("stats"), _encode(payload), qos=0, retain=True)
 
     def pump(self, window: int = 100) -> None:
         """Retire acknowledged events and hand queued ones to the client, oldest first, keeping at
@@ -143,6 +155,7 @@ class MqttSink:
                 self.outbox.remove(row)
         if not self.connected or time.monotonic() - self._connected_at < 0.2:
             return
+        self._publish_settings()
         room = window - len(self._handed)
         if room <= 0:
             return
@@ -152,6 +165,15 @@ class MqttSink:
                 break
             self._inflight[info.mid] = message.id
             self._handed.add(message.id)
+
+    def _publish_settings(self) -> None:
+        """Each setting whose value changed since it was last sent (all of them after a connect)."""
+        if self._resend_settings:
+            self._resend_settings, self._settings_sent = False, {}
+        for name, value in self.settings().items():
+            if name not in self._settings_sent or self._settings_sent[name] != value:
+                self.client.publish(self.topic(f"{name}/state"), _encode({"v": 1, "value": value}), qos=1, retain=True)
+                self._settings_sent[name] = value
 
     @property
     def pending(self) -> int:
@@ -174,6 +196,7 @@ class MqttSink:
             self._publish_discovery()
         if self._state is not None:
             client.publish(self.topic("state"), self._state, qos=1, retain=True)
+        self._resend_settings = True            # the loop thread sends them (no lock held into paho)
         self._connected_at = time.monotonic()
         self.connected = True
         log.info("MQTT connected to %s:%s", self.config["host"], self.config["port"])
@@ -200,33 +223,44 @@ class MqttSink:
                 self._publish_discovery()
             return
         name = message.topic.rsplit("/", 1)[-1]
-        reply = self.topic(f"{name}/state")
         handler = self.commands.get(name)
         if handler is None:
-            self._reply(reply, {"v": 1, "ok": False, "command": name,
-                                "error": f"unknown command; known: {', '.join(sorted(self.commands))}"})
+            self._error(name, f"unknown command; known: {', '.join(sorted(self.commands))}")
             return
         try:
             text = message.payload.decode("utf-8")
             value = handler(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            self._reply(reply, {"v": 1, "ok": False, "command": name, "error": str(exc)})
+            self._error(name, str(exc))
             return
         except Exception as exc:  # a handler bug must not stop the network thread
             log.exception("command %s failed", name)
-            self._reply(reply, {"v": 1, "ok": False, "command": name, "error": f"internal error: {exc}"})
+            self._error(name, f"internal error: {exc}")
             return
-        self._reply(reply, {"v": 1, "ok": True, "command": name, "value": value}, retain=True)
+        if SETTING_OF_COMMAND.get(name, name) not in self.settings():
+            # Not a setting (e.g. text): the answer itself is what the sender wants.
+            self.client.publish(self.topic(f"{name}/state"),
+                                _encode({"v": 1, "ok": True, "command": name, "value": value}), qos=1)
 
-    def _reply(self, topic: str, payload: dict, retain: bool = False) -> None:
-        self.client.publish(topic, _encode(payload), qos=1, retain=retain)
+    def _error(self, command: str, error: str) -> None:
+        self.client.publish(self.topic("errors"), _encode({"v": 1, "ok": False, "command": command, "error": error}),
+                            qos=1)
 
     def _publish_discovery(self) -> None:
         self.client.publish(self.discovery_topic, _encode(discovery_payload(self)), qos=1, retain=True)
 
 
-def discovery_payload(sink: MqttSink) -> dict[str, Any]:
-    """Home Assistant device-based discovery: one device, its sensors, switches and binary sensor."""
+EVENT_TYPES = ("face_appeared", "face_left", "state_changed", "alert")
+
+
+def discovery_payload(sink: MqttSink, labels: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Home Assistant device-based discovery: one device and its entities.
+
+    Every state topic referenced here receives a retained value from the service (state and the
+    settings) or a periodic one (stats), so no entity stays ``unknown`` after a restart."""
+    from affectlite.labels import EMOTIONS
+
+    labels = labels or EMOTIONS
     device = sink.config["device_id"]
     uid = f"affectlite_{device}"
     state, stats = sink.topic("state"), sink.topic("stats")
@@ -234,27 +268,52 @@ def discovery_payload(sink: MqttSink) -> dict[str, Any]:
     def sensor(name, template, topic=state, **extra):
         return {"p": "sensor", "name": name, "stat_t": topic, "val_tpl": template, **extra}
 
+    def switch(name, setting, icon):
+        return {"p": "switch", "name": name, "cmd_t": sink.topic(f"set/{setting}"), "stat_t": sink.topic(f"{setting}/state"),
+                "val_tpl": "{{ value_json.value }}", "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF",
+                "ic": icon}
+
+    def number(name, setting, maximum, step, unit=None):
+        return {"p": "number", "name": name, "cmd_t": sink.topic(f"set/{setting}"), "stat_t": sink.topic(f"{setting}/state"),
+                "val_tpl": "{{ value_json.value }}", "min": 0, "max": maximum, "step": step, "mode": "box",
+                "ent_cat": "config", **({"unit_of_meas": unit} if unit else {})}
+
+    diagnostic = {"ent_cat": "diagnostic"}
     components = {
         "people": sensor("People in view", "{{ value_json.people }}", stat_cla="measurement"),
-        "emotion": sensor("Dominant emotion", "{{ value_json.dominant_emotion }}", ic="mdi:emoticon-outline"),
-        "valence": sensor("Valence", "{{ value_json.valence }}", ic="mdi:emoticon-neutral-outline"),
+        "emotion": sensor("Dominant emotion", "{{ value_json.dominant_emotion or 'none' }}", dev_cla="enum",
+                          ops=[*labels, "none"], ic="mdi:emoticon-outline"),
+        "valence": sensor("Valence", "{{ value_json.valence or 'none' }}", dev_cla="enum",
+                          ops=["positive", "neutral", "negative", "none"], ic="mdi:emoticon-neutral-outline"),
         "alert": {"p": "binary_sensor", "name": "Alert", "stat_t": state,
                   "val_tpl": "{{ 'ON' if value_json.alert_active else 'OFF' }}", "dev_cla": "problem"},
+        "events": {"p": "event", "name": "Events", "stat_t": sink.topic("events"), "evt_typ": list(EVENT_TYPES),
+                   "val_tpl": "{{ {'event_type': value_json.type, 'kind': value_json.get('kind'), "
+                              "'track_id': value_json.get('track_id')} | to_json }}", "ic": "mdi:bell-ring-outline"},
+        "privacy": switch("Privacy mode", "privacy", "mdi:eye-off"),
+        "paused": switch("Paused", "paused", "mdi:pause"),
+        "negative_valence_s": number("Negative valence alert after", "negative_valence_s", 3600, 1, "s"),
+        "negative_share": number("Negative share alert at", "negative_share", 1, 0.05),
         "fps": sensor("Analysed frames per second", "{{ value_json.inference_fps }}", topic=stats,
-                      unit_of_meas="fps", stat_cla="measurement", ent_cat="diagnostic"),
-        "privacy": {"p": "switch", "name": "Privacy mode", "cmd_t": sink.topic("set/privacy"),
-                    "stat_t": sink.topic("privacy/state"), "val_tpl": "{{ value_json.value }}",
-                    "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF", "ic": "mdi:eye-off"},
-        "paused": {"p": "switch", "name": "Paused", "cmd_t": sink.topic("set/paused"),
-                   "stat_t": sink.topic("paused/state"), "val_tpl": "{{ value_json.value }}",
-                   "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF", "ic": "mdi:pause"},
+                      unit_of_meas="fps", stat_cla="measurement", **diagnostic),
+        "latency_p95": sensor("Latency p95", "{{ value_json.latency_ms.p95 if value_json.latency_ms else none }}",
+                              topic=stats, unit_of_meas="ms", dev_cla="duration", stat_cla="measurement", **diagnostic),
+        "dropped_frames": sensor("Dropped frames", "{{ value_json.dropped_frames }}", topic=stats,
+                                 stat_cla="total_increasing", **diagnostic),
+        "queued_messages": sensor("Queued messages", "{{ value_json.queued_messages }}", topic=stats,
+                                  stat_cla="measurement", **diagnostic),
+        "cpu_temperature": sensor("CPU temperature", "{{ value_json.cpu_temp_c }}", topic=stats, unit_of_meas="°C",
+                                  dev_cla="temperature", stat_cla="measurement", **diagnostic),
+        "connected": {"p": "binary_sensor", "name": "Broker connection", "stat_t": stats,
+                      "val_tpl": "{{ 'ON' if value_json.connected else 'OFF' }}", "dev_cla": "connectivity",
+                      **diagnostic},
     }
     if "text" in sink.commands:            # the text stream is on: captions from a dashboard
         components["caption"] = {"p": "text", "name": "Caption", "cmd_t": sink.topic("set/text"), "max": 255,
                                  "ic": "mdi:closed-caption-outline"}
         components["combined_valence"] = sensor(
-            "Valence with captions", "{{ value_json.combined_valence.valence if value_json.combined_valence else 'unknown' }}",
-            ic="mdi:scale-balance")
+            "Valence with captions", "{{ value_json.combined_valence.valence if value_json.combined_valence else 'none' }}",
+            dev_cla="enum", ops=["positive", "neutral", "negative", "none"], ic="mdi:scale-balance")
     for key, component in components.items():
         component["uniq_id"] = f"{uid}_{key}"
     return {
