@@ -1,0 +1,130 @@
+"""What Home Assistant sees: the discovery message checked against its rules, and every entity
+given a value from a retained message after the service restarts, rendered with the entity's own
+template (Jinja, as Home Assistant renders it)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jinja2
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from affectlite import config as configuration
+from affectlite.service import Service, cpu_temperature
+from affectlite.sources.memory import MemorySource
+from broker import wait_for
+from conftest import read_frames
+from test_mqtt import Subscriber
+
+#: Home Assistant's device discovery topic and, per platform, the keys it requires (abbreviated).
+DISCOVERY_TOPIC = re.compile(r"^homeassistant/device/[a-zA-Z0-9_-]+/config$")
+REQUIRED = {"sensor": {"stat_t"}, "binary_sensor": {"stat_t"}, "switch": {"cmd_t"}, "number": {"cmd_t"},
+            "event": {"stat_t", "evt_typ"}, "text": {"cmd_t"}}
+
+
+def render(template: str, payload: str) -> str:
+    """A value template rendered as Home Assistant does for MQTT (value and value_json)."""
+    environment = jinja2.Environment()
+    environment.filters["to_json"] = json.dumps
+    return environment.from_string(template).render(value=payload, value_json=json.loads(payload))
+
+
+def check_discovery(topic: str, payload: dict) -> dict:
+    assert DISCOVERY_TOPIC.match(topic), topic
+    assert payload["dev"]["ids"] and payload["o"]["name"] and payload["avty_t"]
+    for key, component in payload["cmps"].items():
+        assert component["p"] in REQUIRED, key
+        assert REQUIRED[component["p"]] <= set(component), (key, component)
+        assert re.fullmatch(r"[a-zA-Z0-9_-]+", component["uniq_id"])
+        if component.get("dev_cla") == "enum":
+            assert component["ops"], key
+    return payload["cmps"]
+
+
+@pytest.fixture(scope="module")
+def happy_frames(happy_clip):
+    return read_frames(happy_clip)
+
+
+def config(broker, tmp_path):
+    return configuration.validate({
+        "mqtt": {"port": broker.port, "device_id": "hall", "queue_path": str(tmp_path / "q.sqlite3"),
+                 "stats_interval_s": 0.3},
+        "states": {"min_duration_s": 0.3}, "recognizer": {"max_fps": 30},
+    }, environ={})
+
+
+def test_every_entity_has_a_retained_value_after_a_restart(broker, tmp_path, happy_frames):
+    import threading
+
+    # First run: someone turns privacy on, then the service stops (a restart, a power cut).
+    first = Service(config(broker, tmp_path), source=MemorySource(happy_frames * 3, fps=30))
+    runner = threading.Thread(target=first.run)
+    runner.start()
+    watcher = Subscriber(broker.port, ["affectlite/hall/privacy/state"])
+    assert wait_for(lambda: watcher.on("affectlite/hall/privacy/state"), timeout=20)
+    commander = paho.Client(CallbackAPIVersion.VERSION2)
+    commander.connect("127.0.0.1", broker.port)
+    commander.loop_start()
+    commander.publish("affectlite/hall/set/privacy", "ON", qos=1).wait_for_publish()
+    assert wait_for(lambda: watcher.on("affectlite/hall/privacy/state")[-1:] == ['{"v":1,"value":"ON"}'])
+    first.stop()
+    runner.join(timeout=20)
+    commander.loop_stop()
+    commander.disconnect()
+    watcher.close()
+
+    # Second run: analysing faces again, so the retained Privacy switch must say OFF.
+    Service(config(broker, tmp_path), source=MemorySource(happy_frames, fps=30)).run()
+
+    home_assistant = Subscriber(broker.port, ["homeassistant/device/+/config"])
+    assert wait_for(lambda: home_assistant.messages)
+    topic, payload, retained = home_assistant.messages[0]
+    assert retained
+    components = check_discovery(topic, json.loads(payload))
+    home_assistant.close()
+
+    topics = sorted({c["stat_t"] for c in components.values() if "stat_t" in c and c["p"] != "event"})
+    fresh = Subscriber(broker.port, topics)                        # subscribes after the restart
+    assert wait_for(lambda: all(fresh.on(t) for t in topics), timeout=10), \
+        [t for t in topics if not fresh.on(t)]
+    assert all(retained for _, _, retained in fresh.messages)
+    for key, component in components.items():
+        if "stat_t" not in component or component["p"] == "event":
+            continue
+        value = render(component["val_tpl"], fresh.on(component["stat_t"])[-1])
+        if component["p"] == "switch":
+            assert value in (component["stat_on"], component["stat_off"]), key
+        elif component["p"] == "binary_sensor":
+            assert value in ("ON", "OFF"), key
+        elif component["p"] == "number":
+            assert component["min"] <= float(value) <= component["max"], key
+        elif component.get("dev_cla") == "enum":
+            assert value in component["ops"], (key, value)
+        elif key == "cpu_temperature" and cpu_temperature() is None:
+            assert value == "None"             # Home Assistant's "unknown": this machine has no sensor
+        elif "unit_of_meas" in component or "stat_cla" in component:
+            float(value)                                           # a number, not "None"
+    privacy = components["privacy"]
+    assert render(privacy["val_tpl"], fresh.on(privacy["stat_t"])[-1]) == "OFF"
+    assert render(components["valence"]["val_tpl"], fresh.on(components["valence"]["stat_t"])[-1]) in (
+        "positive", "neutral", "negative", "none")
+    fresh.close()
+
+    # The event entity: each event the device sends renders to an event type Home Assistant knows.
+    events = components["events"]
+    alert = {"v": 1, "id": "x", "type": "alert", "time": 1.0, "kind": "negative_share", "track_id": None}
+    for event in (alert, {"v": 1, "id": "y", "type": "face_appeared", "time": 1.0, "track_id": 3}):
+        rendered = json.loads(render(events["val_tpl"], json.dumps(event)))
+        assert rendered["event_type"] in events["evt_typ"]
+    assert rendered["track_id"] == 3
+
+
+def test_device_ids_that_home_assistant_would_ignore_are_refused():
+    with pytest.raises(configuration.ConfigError, match=r"mqtt.device_id: 'Lobby Pi.local' may hold only .* 'lobby-pi'"):
+        configuration.validate({"mqtt": {"device_id": "Lobby Pi.local"}}, environ={})
+    assert configuration.safe_device_id("Lobby Pi.local") == "lobby-pi"
+    assert configuration.validate({"mqtt": {"device_id": "lobby-pi_2"}}, environ={})["mqtt"]["device_id"] == "lobby-pi_2"
