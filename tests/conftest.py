@@ -75,7 +75,7 @@ def sad_clip() -> Path:
 
 @pytest.fixture(scope="session")
 def happy_clip() -> Path:
-    from affectlite.cli import SAMPLE_CLIP
+    from affectlite import SAMPLE_CLIP
 
     return SAMPLE_CLIP
 

@@ -6,7 +6,7 @@
 import sys
 
 from affectlite import EmotionRecognizer, RecognizerOptions
-from affectlite.cli import SAMPLE_CLIP
+from affectlite import SAMPLE_CLIP
 
 path = sys.argv[1] if len(sys.argv) > 1 else SAMPLE_CLIP
 with EmotionRecognizer(RecognizerOptions(detector="short")) as recognizer:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from affectlite import EmotionRecognizer
-from affectlite.cli import SAMPLE_CLIP
+from affectlite import SAMPLE_CLIP
 from affectlite.sources.images import read_image
 
 with EmotionRecognizer() as recognizer:

@@ -6,6 +6,9 @@ call ``analyze_image`` or ``analyze_video``, read :class:`FaceEmotion` results.
 
 from affectlite.labels import EMOTIONS, VALENCE
 from affectlite.recognizer import EmotionRecognizer, FaceEmotion, FrameResult, RecognizerOptions
+from affectlite.samples import SAMPLE_CLIP
+from affectlite.sources.images import read_image
 
-__all__ = ["EMOTIONS", "VALENCE", "EmotionRecognizer", "FaceEmotion", "FrameResult", "RecognizerOptions"]
+__all__ = ["EMOTIONS", "VALENCE", "SAMPLE_CLIP", "EmotionRecognizer", "FaceEmotion", "FrameResult",
+           "RecognizerOptions", "read_image"]
 __version__ = "0.1.0"

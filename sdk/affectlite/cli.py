@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from affectlite.samples import SAMPLE_CLIP
 from affectlite.sources.images import IMAGE_SUFFIXES, MediaError
 
 PROG = "affectlite"
-SAMPLE_CLIP = Path(__file__).resolve().parent / "samples" / "1001_DFA_HAP_XX.flv"
 
 
 def build_parser() -> argparse.ArgumentParser:

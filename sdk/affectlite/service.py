@@ -26,6 +26,7 @@ from affectlite.fusion.valence import combine_valence
 from affectlite.labels import EMOTIONS, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.sources.base import FrameSource
+from affectlite.sources.configured import make_source
 from affectlite.states import AlertOptions, StateOptions, StateTracker
 from affectlite.systemd import SystemdNotifier
 from affectlite.tracker import IouTracker
@@ -33,24 +34,6 @@ from affectlite.tracker import IouTracker
 log = logging.getLogger(__name__)
 
 STATE_REFRESH_S = 5.0
-
-
-def make_source(config: dict[str, Any]) -> FrameSource:
-    kind = config["kind"]
-    if kind == "file":
-        from affectlite.cli import SAMPLE_CLIP
-        from affectlite.sources.replay import VideoReplaySource
-
-        return VideoReplaySource(config["path"] or SAMPLE_CLIP, realtime=config["realtime"], loop=config["loop"])
-    if kind == "webcam":
-        from affectlite.sources.webcam import WebcamSource
-
-        return WebcamSource(config["device"], config["width"], config["height"], config["fps"])
-    from affectlite.sources.picamera import PiCameraSource
-
-    return PiCameraSource(config["width"], config["height"], config["fps"])
-
-
 
 
 def cpu_temperature() -> float | None:
