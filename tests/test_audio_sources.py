@@ -72,6 +72,9 @@ def fake_pyaudio(devices):
         def get_device_info_by_index(self, index):
             return devices[index]
 
+        def get_device_count(self):
+            return len(devices)
+
         def open(self, format, channels, rate, input, input_device_index, frames_per_buffer, stream_callback):
             assert (format, channels, input) == (8, 1, True)
             if rate not in devices[input_device_index]["rates"]:

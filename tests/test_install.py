@@ -81,7 +81,53 @@ def test_doctor_confirms_a_configuration(tmp_path, capsys, broker):
     out = capsys.readouterr().out
     assert "expression model: face_expression_int8.tflite on the CPU (edgetpu = off)" in out
     assert "fusion model: fusion_lstm_int8, 8 steps of 0.25 s" in out
-    assert f"MQTT broker localhost:{broker.port}: reachable, topics under affectlite/hall/" in out
+    assert f"MQTT broker localhost:{broker.port}: reachable, connection accepted, topics under affectlite/hall/" in out
+    assert "opened, first frame 480x360" in out                     # the bundled clip, as run would replay it
+
+
+def test_doctor_says_when_run_would_fail(tmp_path, capsys, monkeypatch):
+    """The shipped webcam configuration on a machine without that camera or a microphone: doctor
+    exits 1 naming both, as `run` would fail on them."""
+    import sys
+
+    from test_audio_sources import fake_pyaudio
+
+    monkeypatch.setitem(sys.modules, "pyaudio", fake_pyaudio([]))
+    config = tmp_path / "webcam.toml"
+    config.write_text((REPO / "firmware_configs" / "linux-webcam.toml").read_text()
+                      .replace('"/dev/video0"', f'"{tmp_path / "video9"}"')
+                      .replace('queue_path = "~/.local/state/affectlite/outbox.sqlite3"',
+                               f'queue_path = "{tmp_path / "q.sqlite3"}"\nport = {free_port()}'))
+    assert main(["doctor", "--config", str(config), "--json"]) == 1
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    problems = " | ".join(report["problems"])
+    assert "PROBLEM: source (webcam): " in problems and "video9" in problems
+    assert "PROBLEM: microphone: no microphone found" in problems
+    assert any("not reachable" in line for line in report["sections"]["configuration"])   # queued, not a problem
+
+
+def test_doctor_names_refused_credentials(tmp_path, capsys):
+    """A broker that wants a password the configuration does not give: run would never deliver."""
+    from broker import Broker
+
+    import subprocess
+
+    passwords = tmp_path / "passwd"
+    passwords.write_text("")
+    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "device", "secret"], check=True)
+    broker = Broker(tmp_path, extra=f"allow_anonymous false\npassword_file {passwords}\n")
+    broker.start()
+    try:
+        config = tmp_path / "c.toml"
+        config.write_text(f"[mqtt]\nport = {broker.port}\nusername = \"device\"\npassword = \"wrong\"\n")
+        assert main(["doctor", "--config", str(config)]) == 1
+        out = capsys.readouterr().out
+        assert "refused the connection" in out and "check mqtt.username and mqtt.password" in out
+    finally:
+        broker.stop()
 
 
 def test_doctor_names_what_stops_a_coral_configuration(capsys):

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
     doctor.add_argument("--config", type=Path,
-                        help="also check this configuration: its models where they will run, the broker")
+                        help="also try this configuration as `run` would: open its camera (or file) and microphone, "
+                             "load its models where they will run, connect to its broker; exit 1 if it cannot run")
+    doctor.add_argument("--json", action="store_true", help="the report as JSON (ok, problems, sections)")
     return parser
 
 
@@ -207,8 +209,15 @@ def _run(args) -> int:
 
 
 def _doctor(args) -> int:
-    from affectlite.doctor import report
+    from affectlite.doctor import report, sections
 
+    if args.json:
+        import json
+
+        found, ok = sections(args.config)
+        problems = [line for lines in found.values() for line in lines if line.startswith("PROBLEM")]
+        print(json.dumps({"ok": ok, "problems": problems, "sections": found}, indent=2))
+        return 0 if ok else 1
     text, ok = report(args.config)
     print(text)
     return 0 if ok else 1

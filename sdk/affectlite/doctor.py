@@ -84,73 +84,136 @@ def bundled_models() -> list[str]:
 
 
 def configuration_lines(path: Path) -> tuple[list[str], bool]:
-    """What ``affectlite run --config path`` would meet: the models where they will run, the broker.
+    """What ``affectlite run --config path`` would meet, tried for real: the camera or file is
+    opened and one frame read, the microphone opened, every model loaded where it will run, and
+    the broker sent a CONNECT with the configured credentials.
 
-    Returns the lines and whether the service can start; it loads the models for real (a Coral
-    configuration is confirmed only when its compiled model runs on the Edge TPU).
+    Returns the lines and whether the service can run; each thing that would stop it (or, like
+    refused credentials, keep it from ever delivering) is a ``PROBLEM:`` line with its remedy.
     """
-    import socket
-
     from affectlite import config as configuration
-    from affectlite.classifiers.expression import ExpressionClassifier
 
     try:
         config = configuration.load(path)
     except (ValueError, OSError) as exc:
         return [f"PROBLEM: {exc}"], False
-    lines, ok = [f"{path}: valid"], True
+    lines = [f"{path}: valid"]
+    for check in (_source_line, _microphone_line, _expression_line, _speech_line, _fusion_line, _broker_line):
+        line = check(config)
+        if line:
+            lines.append(line)
+    return lines, not any(line.startswith("PROBLEM") for line in lines)
+
+
+def _source_line(config) -> str:
+    from affectlite.sources.configured import make_source
+
+    source = None
+    try:
+        source = make_source(config["source"])
+        source.open()
+        frame = source.read()
+        if frame is None:
+            return f"PROBLEM: source {source.name}: opened but delivered no frame; check the file or the camera"
+        height, width = frame[0].shape[:2]
+        return f"source {source.name}: opened, first frame {width}x{height}"
+    except Exception as exc:  # any failure here is exactly what `run` would die of
+        return f"PROBLEM: source ({config['source']['kind']}): {exc}"
+    finally:
+        if source is not None:
+            try:
+                source.close()
+            except Exception:
+                pass
+
+
+def _microphone_line(config) -> str:
+    if not config["audio"]["enabled"]:
+        return ""
+    from affectlite.sources.audio import Microphone
+
+    device = config["audio"]["device"]
+    microphone = Microphone(None if device < 0 else device)
+    try:
+        microphone.open()
+    except Exception as exc:
+        return f"PROBLEM: microphone: {exc} (or set [audio] enabled = false)"
+    microphone.close()
+    return "microphone: opened"
+
+
+def _expression_line(config) -> str:
+    from affectlite.classifiers.expression import ExpressionClassifier
+
     r = config["recognizer"]
     try:
         classifier = ExpressionClassifier(r["model"] or None, r["threads"], r["edgetpu"], r["edgetpu_device"] or None)
-        where = "Edge TPU" if classifier.placement.on_edgetpu else "CPU"
-        lines.append(f"expression model: {classifier.placement.model.name} on the {where} ({classifier.placement.reason})")
-        classifier.close()
     except (ValueError, OSError, RuntimeError) as exc:
-        lines.append(f"PROBLEM: expression model: {exc}")
-        ok = False
-    if config["audio"]["enabled"]:
-        from affectlite.classifiers.speech import SpeechClassifier
+        return f"PROBLEM: expression model: {exc}"
+    where = "Edge TPU" if classifier.placement.on_edgetpu else "CPU"
+    classifier.close()
+    return f"expression model: {classifier.placement.model.name} on the {where} ({classifier.placement.reason})"
 
-        try:
-            SpeechClassifier(config["audio"]["model"] or None, r["threads"])
-            lines.append("speech model: loads")
-        except (ValueError, OSError, RuntimeError) as exc:
-            lines.append(f"PROBLEM: speech model: {exc}")
-            ok = False
-    if config["fusion"]["model"]:
-        from affectlite.fusion.sequence import STEP_SECONDS, SequenceFusion
 
-        try:
-            fusion = SequenceFusion(config["fusion"]["model"], r["threads"])
-            lines.append(f"fusion model: {fusion.card.name}, {fusion.steps} steps of {STEP_SECONDS} s")
-        except (ValueError, OSError, RuntimeError) as exc:
-            lines.append(f"PROBLEM: fusion model: {exc}")
-            ok = False
+def _speech_line(config) -> str:
+    if not config["audio"]["enabled"]:
+        return ""
+    from affectlite.classifiers.speech import SpeechClassifier
+
+    try:
+        SpeechClassifier(config["audio"]["model"] or None, config["recognizer"]["threads"])
+    except (ValueError, OSError, RuntimeError) as exc:
+        return f"PROBLEM: speech model: {exc}"
+    return "speech model: loads"
+
+
+def _fusion_line(config) -> str:
+    if not config["fusion"]["model"]:
+        return ""
+    from affectlite.fusion.sequence import STEP_SECONDS, SequenceFusion
+
+    try:
+        fusion = SequenceFusion(config["fusion"]["model"], config["recognizer"]["threads"])
+    except (ValueError, OSError, RuntimeError) as exc:
+        return f"PROBLEM: fusion model: {exc}"
+    return f"fusion model: {fusion.card.name}, {fusion.steps} steps of {STEP_SECONDS} s"
+
+
+def _broker_line(config) -> str:
     mqtt = config["mqtt"]
-    if mqtt["enabled"]:
-        target = f"{mqtt['host']}:{mqtt['port']}"
-        try:
-            socket.create_connection((mqtt["host"], mqtt["port"]), timeout=2).close()
-            lines.append(f"MQTT broker {target}: reachable, topics under {mqtt['prefix']}/{mqtt['device_id']}/")
-        except OSError as exc:
-            # Not fatal: the service starts and queues events until the broker answers.
-            lines.append(f"MQTT broker {target}: not reachable ({exc}); events will queue "
-                         f"(up to {mqtt['queue_max_messages']}) until it is")
-    return lines, ok
+    if not mqtt["enabled"]:
+        return ""
+    from affectlite.sinks.mqtt import probe_broker
+
+    target = f"{mqtt['host']}:{mqtt['port']}"
+    result, reason = probe_broker(mqtt)
+    if result == "accepted":
+        return f"MQTT broker {target}: reachable, connection accepted, topics under {mqtt['prefix']}/{mqtt['device_id']}/"
+    if result == "refused":
+        return (f"PROBLEM: MQTT broker {target} refused the connection ({reason}): check mqtt.username and "
+                "mqtt.password (the service would retry forever and deliver nothing)")
+    # Not fatal: the service starts and queues events until the broker answers.
+    return (f"MQTT broker {target}: not reachable ({reason}); events will queue "
+            f"(up to {mqtt['queue_max_messages']}) until it is")
 
 
-def report(config: Path | None = None) -> tuple[str, bool]:
-    """The report text, and False when the given configuration cannot run."""
-    sections = [
+def sections(config: Path | None = None) -> tuple[dict[str, list[str]], bool]:
+    """Each section's lines, and False when the given configuration cannot run."""
+    found = dict([
         ("system", [f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"]),
         ("interpreter", [interpreter_line()]),
         ("Edge TPU", [edgetpu_line()]),
         ("cameras", cameras() or ["none found (/dev/video* empty, no picamera2)"]),
         ("microphones", microphones() or ["none found"]),
         ("bundled models", bundled_models() or ["none"]),
-    ]
+    ])
     ok = True
     if config is not None:
-        lines, ok = configuration_lines(config)
-        sections.append(("configuration", lines))
-    return "\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in lines) for title, lines in sections), ok
+        found["configuration"], ok = configuration_lines(config)
+    return found, ok
+
+
+def report(config: Path | None = None) -> tuple[str, bool]:
+    """The report text, and False when the given configuration cannot run."""
+    found, ok = sections(config)
+    return "\n".join(f"{title}:\n" + "\n".join(f"  {line}" for line in lines) for title, lines in found.items()), ok

@@ -250,6 +250,40 @@ class MqttSink:
         self.client.publish(self.discovery_topic, _encode(discovery_payload(self)), qos=1, retain=True)
 
 
+def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str]:
+    """Connect once as the service would (credentials, TLS) and disconnect: ("accepted", ""),
+    ("refused", reason) or ("unreachable", reason). For ``affectlite doctor``."""
+    import threading
+
+    answer: dict[str, str] = {}
+    done = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{config['client_id']}-doctor",
+                         protocol=paho.MQTTv311, clean_session=True)
+    if config["username"]:
+        client.username_pw_set(config["username"], config["password"] or None)
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        answer["result"] = ("refused", str(reason_code)) if reason_code.is_failure else ("accepted", "")
+        done.set()
+
+    client.on_connect = on_connect
+    try:
+        if config["tls"]:
+            client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
+                           keyfile=config["key_file"] or None)
+        client.connect(config["host"], config["port"], keepalive=10)
+    except (OSError, ValueError) as exc:
+        return "unreachable", str(exc)
+    client.loop_start()
+    try:
+        if not done.wait(timeout):
+            return "unreachable", f"no answer to CONNECT within {timeout:g} s"
+        return answer["result"]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 EVENT_TYPES = ("face_appeared", "face_left", "state_changed", "alert")
 
 
