@@ -59,7 +59,7 @@ class SpeechRecipe:
 MULTI_CORPUS = SpeechRecipe(
     epochs=30, corpora=("ravdess", "emovo", "turev-db"), val_speakers=("emovo:f3", "emovo:m3", "turev-db:1984",
                                                                       "turev-db:6783"),
-    recorded_copies=2, windows_per_epoch=8000)
+    recorded_copies=2, windows_per_epoch=6400)
 
 
 def corpus_root(data: str | Path, name: str, single: bool) -> Path:
