@@ -163,3 +163,45 @@ def test_explain_writes_heat_maps_beside_the_annotated_output(tmp_path, frame, h
 def test_explain_needs_annotate(capsys):
     assert main(["analyze", "--explain"]) == 2
     assert "add --annotate" in capsys.readouterr().err
+
+
+def test_a_folder_of_inputs_and_an_annotation_folder_that_does_not_exist_yet(tmp_path, photo, sad_clip, capsys):
+    folder = tmp_path / "media"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "photo.jpg").write_bytes(photo.read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    (folder / "clip.flv").write_bytes(sad_clip.read_bytes())
+    out = tmp_path / "new" / "annotated"                    # one input file, a folder that is not there
+    assert main(["analyze", str(folder / "clip.flv"), "--every", "10", "--no-audio", "--annotate", str(out)]) == 0
+    assert (out / "clip_annotated.mp4").exists()
+    capsys.readouterr()
+    assert main(["analyze", str(folder), "--every", "10", "--no-audio"]) == 0
+    files = [r["file"] for r in records(capsys.readouterr().out)]
+    assert files[0] == str(folder / "clip.flv") and files[-1] == str(folder / "sub" / "photo.jpg")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["analyze", str(empty)]) == 2
+    assert f"{empty}: no images or videos in this folder" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_examples_and_the_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("affectlite 0.")
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: 0.5)" in text and "examples:" in text and "``" not in text
+
+
+def test_native_log_lines_stay_hidden_unless_verbose(tmp_path):
+    """The interpreter's "Created TensorFlow Lite XNNPACK delegate" line reaches the terminal only
+    with --verbose (run in a child process: the test's own stderr is captured by pytest)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "affectlite.cli", "analyze", "--every", "30", "--no-audio"]
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    loud = subprocess.run(command + ["--verbose"], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == loud.returncode == 0
+    assert "XNNPACK" not in quiet.stderr and "XNNPACK" in loud.stderr

@@ -16,14 +16,61 @@ from affectlite.sources.images import IMAGE_SUFFIXES, MediaError
 PROG = "affectlite"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default (when it has a meaningful one); descriptions and
+    examples keep their line breaks."""
 
-    analyze = sub.add_parser("analyze", help="faces and expressions in photos and videos")
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default in (None, False, argparse.SUPPRESS, []) or not action.option_strings
+                or action.nargs == 0):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def verbose_option() -> argparse.ArgumentParser:
+    """A parent parser giving a subcommand ``--verbose``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--verbose", action="store_true",
+                        help="also show the native libraries' log lines (TensorFlow, TFLite)")
+    return parent
+
+
+def set_verbosity(args) -> None:
+    if getattr(args, "verbose", False):
+        import os
+
+        from affectlite.runtime.quiet import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from affectlite import __version__
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0], formatter_class=HelpFormatter,
+                                     epilog=examples("affectlite analyze                      # the bundled sample clip",
+                                                     "affectlite analyze photos/ clip.mp4 --fps 5 -o faces.jsonl",
+                                                     "affectlite run --config /etc/affectlite/config.toml",
+                                                     "affectlite doctor --config my.toml"))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [verbose_option()]
+
+    analyze = sub.add_parser("analyze", help="faces and expressions in photos and videos", formatter_class=HelpFormatter,
+                             parents=common,
+                             description="One record per face per frame (JSON Lines or CSV).",
+                             epilog=examples("affectlite analyze photo.jpg clip.mp4 --fps 5 --annotate out/ > faces.jsonl",
+                                             "affectlite analyze photos/ --format csv -o faces.csv",
+                                             "affectlite analyze clip.mp4 --every 3 --no-audio"))
     analyze.add_argument("inputs", nargs="*", type=Path,
-                         help="images and videos (default: the bundled CREMA-D sample clip)")
-    analyze.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+                         help="images, videos and folders of them (default: the bundled CREMA-D sample clip)")
+    analyze.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format")
     analyze.add_argument("--output", "-o", type=Path, help="write results here instead of stdout")
     analyze.add_argument("--annotate", type=Path,
                          help="write annotated copies: a file for one input, a folder for several")
@@ -34,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--detector", choices=["short", "full"], default="short",
                          help="BlazeFace range: short (within ~2 m) or full (up to ~5 m)")
     analyze.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
-    analyze.add_argument("--threads", type=int, default=1)
-    analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off")
+    analyze.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off",
+                         help="run the expression model on a Coral Edge TPU")
     analyze.add_argument("--edgetpu-device", help="usb, usb:N, pci, pci:N")
     analyze.add_argument("--no-audio", action="store_true",
                          help="ignore videos' sound tracks (default: analyse speech when there is a track)")
@@ -45,13 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar for videos (default: when stderr is a terminal)")
 
-    run = sub.add_parser("run", help="the live service: camera to emotion states, events and MQTT")
+    run = sub.add_parser("run", help="the live service: camera to emotion states, events and MQTT",
+                         formatter_class=HelpFormatter, parents=common,
+                         epilog=examples("affectlite run                                 # sample clip as a camera, MQTT on localhost",
+                                         "affectlite run --config firmware_configs/raspberry-pi-4.toml",
+                                         "affectlite run --config my.toml --print-config"))
     run.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults, sample clip)")
     run.add_argument("--print-config", action="store_true", help="print the effective configuration and exit")
     run.add_argument("--duration", type=float, help="stop after this many seconds")
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="how much the service logs")
 
-    doctor = sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models")
+    doctor = sub.add_parser("doctor", help="interpreter, Edge TPU, cameras, microphones, bundled models",
+                            formatter_class=HelpFormatter, parents=common,
+                            epilog=examples("affectlite doctor", "affectlite doctor --config /etc/affectlite/config.toml --json"))
     doctor.add_argument("--config", type=Path,
                         help="also try this configuration as `run` would: open its camera (or file) and microphone, "
                              "load its models where they will run, connect to its broker; exit 1 if it cannot run")
@@ -60,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _annotation_target(base: Path | None, source: Path, several: bool) -> Path | None:
+    """Where the annotated copy of ``source`` goes: ``base`` itself for one input named with a
+    file suffix, else inside the folder ``base`` (created)."""
     if base is None:
         return None
-    if several or base.is_dir():
+    if several or base.is_dir() or not base.suffix:
         base.mkdir(parents=True, exist_ok=True)
         suffix = source.suffix if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
         return base / f"{source.stem}_annotated{suffix}"
@@ -132,6 +189,24 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     return count
 
 
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder becomes the images and videos in it and below, sorted. A folder
+    with none is an error naming it."""
+    from affectlite.sources.video_file import VIDEO_SUFFIXES
+
+    expanded = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            if not found:
+                raise ValueError(f"{path}: no images or videos in this folder "
+                                 f"({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
+            expanded += found
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def _voice_track(path: Path, args):
     """A function from a timestamp to the voice probabilities there (None: no speech), or None
     when the video has no sound track, audio is off, or no speech model is installed."""
@@ -149,7 +224,7 @@ def _analyze(args) -> int:
     from affectlite.output import ResultWriter
     from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 
-    inputs = args.inputs or [SAMPLE_CLIP]
+    inputs = expand_inputs(args.inputs or [SAMPLE_CLIP])
     if args.every < 1:
         raise ValueError(f"--every must be >= 1, got {args.every}")
     if args.fps is not None and args.fps <= 0:
@@ -167,7 +242,7 @@ def _analyze(args) -> int:
             from affectlite.config import SCHEMA
 
             if BUNDLED_MODEL.exists():
-                args.speech = SpeechClassifier(num_threads=args.threads, 
+                args.speech = SpeechClassifier(num_threads=args.threads,
                                                min_confidence=SCHEMA["audio"]["min_confidence"].default)
         with EmotionRecognizer(options) as recognizer:
             from affectlite.fusion.late import reliability_from_cards
@@ -225,6 +300,7 @@ def _doctor(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    set_verbosity(args)
     try:
         return {"analyze": _analyze, "run": _run, "doctor": _doctor}[args.command](args)
     except ValueError as exc:

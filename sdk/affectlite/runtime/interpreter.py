@@ -12,6 +12,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from affectlite.runtime.quiet import native_stderr_quiet
+
 _BACKENDS = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),
     ("tflite-runtime", "tflite_runtime.interpreter"),
@@ -67,8 +69,9 @@ def make_interpreter(model: str | Path | bytes, num_threads: int = 1, delegates:
         kwargs["model_path"] = str(path)
         label = str(path)
     try:
-        interpreter = module.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        with native_stderr_quiet():
+            interpreter = module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"{label}: not a valid TFLite model ({str(exc).strip().splitlines()[0]})") from exc
     return interpreter

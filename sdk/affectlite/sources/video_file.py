@@ -10,6 +10,10 @@ import numpy as np
 
 from affectlite.sources.images import MediaError
 
+#: What a folder given to ``affectlite analyze`` is searched for (any file FFmpeg opens may be
+#: named directly).
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".ts"}
+
 
 @dataclass(frozen=True)
 class Frame:
