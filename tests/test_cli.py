@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 
@@ -29,6 +31,19 @@ def test_convert_evaluate_and_check(tmp_path, tiny_keras_model, small_faces, cap
 
     assert main(["edgetpu-check", str(out), "--no-compiler"]) == 0
     assert "every op mappable" in capsys.readouterr().out
+    assert main(["edgetpu-check", str(out), "--no-compiler", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["fully_mappable"] is True and verdict["compiler"] == {"ran": False, "why_not": "--no-compiler"}
+    assert verdict["ops_on_edgetpu"] == len(verdict["ops"]) and verdict["ops"][0]["op"] == "CONV_2D"
+
+
+def test_version_and_quiet_tensorflow():
+    """--version; and TensorFlow's CUDA and absl lines stay off the terminal unless --verbose."""
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("affectlite-convert 0.")
+    quiet = run_cli("evaluate", "missing.keras", "--data", "missing.npz")
+    assert quiet.returncode == 2 and "missing.npz" in quiet.stderr
+    assert "cuda" not in quiet.stderr.lower() and "absl" not in quiet.stderr
 
 
 def test_unknown_option():

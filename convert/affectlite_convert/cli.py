@@ -46,12 +46,30 @@ def _labels(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from affectlite import __version__
+    from affectlite.cli import HelpFormatter, examples, verbose_option
 
-    train = sub.add_parser("train", help="train a model on the bundled recipes")
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=HelpFormatter,
+        description="The workstation toolchain: train, convert to int8 TFLite, evaluate, check for the Edge TPU.",
+        epilog=examples("affectlite-convert convert my_model.keras --calibration faces/ --out my_model_int8.tflite",
+                        "affectlite-convert evaluate my_model.keras my_model_int8.tflite --data faces.npz",
+                        "affectlite-convert train face --labels ferplus --out runs/face",
+                        "affectlite-convert edgetpu-check my_model_int8.tflite"))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [verbose_option()]
+
+    def add(parent, name, help, example_lines=(), **kwargs):
+        return parent.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                                 formatter_class=HelpFormatter, parents=common,
+                                 epilog=examples(*example_lines) if example_lines else None, **kwargs)
+
+    train = add(sub, "train", "train a model on the bundled recipes")
     train_sub = train.add_subparsers(dest="model", required=True)
-    face = train_sub.add_parser("face", help="the facial-expression CNN on FER2013")
+    face = add(train_sub, "face", "the facial-expression CNN on FER2013 (single labels or the FER+ raters' votes)",
+               ["affectlite-convert train face --labels ferplus --epochs 40 --out runs/face",
+                "affectlite-convert train face --labels ferplus --epochs 40 --out runs/face --resume"])
     face.add_argument("--data", type=Path, default=Path("../shared/data/faces"),
                       help="folder with fer2013_train.npz and fer2013_publictest.npz")
     face.add_argument("--train", type=Path, help="training .npz (default: DATA/fer2013_train.npz)")
@@ -80,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="share of the teachers' probabilities in the targets (with --teacher)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
-    speech = train_sub.add_parser("speech", help="the speech-emotion CNN on one or several corpora, split by speaker")
+    speech = add(train_sub, "speech", "the speech-emotion CNN on one or several corpora, split by speaker",
+                 ["affectlite-convert train speech --out runs/speech",
+                  "affectlite-convert train speech --corpora ravdess,emovo --out runs/speech_without_turev"])
     speech.add_argument("--data", type=Path, default=Path("../shared/data/speech"),
                         help="folder holding the corpora (ravdess/, emovo/, turev-db/), or one RAVDESS folder "
                              "(default: %(default)s)")
@@ -101,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
-    fusion = train_sub.add_parser("fusion", help="the audio-visual fusion LSTM on label-paired sequences")
+    fusion = add(train_sub, "fusion", "the audio-visual fusion LSTM on label-paired sequences",
+                 ["affectlite-convert train fusion --speech-folds runs/speech_folds --out runs/fusion"])
     fusion.add_argument("--faces", type=Path, default=Path("../shared/data/faces/fer2013_publictest.npz"),
                         help="faces the face model never saw (split in two: training and held-out pairs)")
     fusion.add_argument("--speech", type=Path, default=Path("../shared/data/speech/ravdess"),
@@ -121,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "compare recipes on the validation figures, never on the held-out ones)")
     fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
-    conv = sub.add_parser("convert", help="Keras/SavedModel -> TFLite with a model card")
+    conv = add(sub, "convert", "Keras/SavedModel to TFLite with a model card",
+               ["affectlite-convert convert my_model.keras --calibration faces/ --out my_model_int8.tflite",
+                "affectlite-convert convert my_model.keras --input-range 0,255 --labels neg,neu,pos --out m.tflite"])
     conv.add_argument("model", type=Path, help=".keras, .h5 or a SavedModel folder")
     conv.add_argument("--out", type=Path, required=True, help="output .tflite (the card goes beside it)")
     conv.add_argument("--quant", choices=["float32", "dynamic", "int8"], default="int8")
@@ -141,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--training-info", type=Path,
                       help="JSON file (or a training run folder) describing the training data for the card")
 
-    ev = sub.add_parser("evaluate", help="accuracy, recall and confusion matrix on a labelled .npz")
+    ev = add(sub, "evaluate", "accuracy, recall, calibration and confusion matrices on labelled data",
+             ["affectlite-convert evaluate face.keras face_int8.tflite --data ../shared/data/faces/fer2013_publictest.npz",
+              "affectlite-convert evaluate speech_int8.tflite --data ../shared/data/speech"])
     ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
     ev.add_argument("--data", type=Path, required=True,
                     help=".npz with x (uint8 images), y and classes; a RAVDESS folder (speech models, --actors); or "
@@ -161,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--record", action="store_true",
                     help="write the figures and this command into each TFLite model's card")
 
-    ex = sub.add_parser("explain", help="heat maps of what an expression model's decision rests on")
+    ex = add(sub, "explain", "heat maps of what an expression model's decision rests on",
+             ["affectlite-convert explain face.keras photo.jpg --out maps/"])
     ex.add_argument("model", type=Path, help=".keras/.h5 (Grad-CAM) or .tflite with its card (occlusion)")
     ex.add_argument("images", type=Path, nargs="+", help="photos (faces are found and aligned) or face crops")
     ex.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
@@ -171,9 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--top", type=int, default=3, help="classes to print per face")
     ex.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
 
-    chk = sub.add_parser("edgetpu-check", help="can the Edge TPU compiler map this model, op by op?")
-    chk.add_argument("model", type=Path)
+    chk = add(sub, "edgetpu-check", "whether the Edge TPU compiler can map this model, op by op",
+              ["affectlite-convert edgetpu-check face_int8.tflite --json"])
+    chk.add_argument("model", type=Path, help="an int8 .tflite")
     chk.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if installed")
+    chk.add_argument("--json", action="store_true", help="the verdict and the op table as JSON")
     return parser
 
 
@@ -452,25 +480,38 @@ def _with_votes(data, data_path: Path, votes_path: Path | None):
 
 
 def _edgetpu_check(args) -> int:
+    from dataclasses import asdict
+
     from affectlite_convert.edgetpu.check import check_model
     from affectlite_convert.edgetpu.compiler import COMPILER, find_compiler, run_compiler
 
     report = check_model(args.model)
-    print(report.render())
     ok = report.fully_mappable
+    compiler: dict = {"ran": False}
     if args.no_compiler:
-        print(f"\n{COMPILER}: not run (--no-compiler)")
+        compiler["why_not"] = "--no-compiler"
     elif find_compiler() is None:
-        print(f"\n{COMPILER}: not installed here, so this verdict comes from the rules above only "
-              "(the compiler ships for x86-64 Debian/Ubuntu in Coral's apt repository)")
+        compiler["why_not"] = "not installed here; it ships for x86-64 Debian/Ubuntu in Coral's apt repository"
     else:
         log = run_compiler(args.model)
-        print(f"\n{COMPILER} {log.version}: {log.mapped} ops mapped to the Edge TPU, {log.unmapped} on the CPU")
-        for row in log.rows:
-            print(f"  {row.op:<30} {row.count:>4}  {row.status}")
-        for error in log.errors:
-            print(f"  {error}")
+        compiler = {"ran": True, "version": log.version, "mapped": log.mapped, "unmapped": log.unmapped,
+                    "rows": [asdict(row) for row in log.rows], "errors": log.errors}
         ok = ok and not log.errors and log.unmapped == 0
+    if args.json:
+        print(json.dumps({"model": str(args.model), "fully_mappable": ok, "ops_on_edgetpu": report.mapped,
+                          "ops_on_cpu": report.on_cpu, "model_problems": report.model_problems,
+                          "ops": [asdict(op) for op in report.ops], "compiler": compiler}, indent=2))
+        return 0 if ok else 1
+    print(report.render())
+    if not compiler["ran"]:
+        print(f"\n{COMPILER}: not run ({compiler['why_not']}), so this verdict comes from the rules above only")
+    else:
+        print(f"\n{COMPILER} {compiler['version']}: {compiler['mapped']} ops mapped to the Edge TPU, "
+              f"{compiler['unmapped']} on the CPU")
+        for row in compiler["rows"]:
+            print(f"  {row['op']:<30} {row['count']:>4}  {row['status']}")
+        for error in compiler["errors"]:
+            print(f"  {error}")
     return 0 if ok else 1
 
 
@@ -496,8 +537,15 @@ def _explain(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from affectlite.cli import set_verbosity
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_verbosity(args)
+    if args.command in ("train", "convert", "evaluate", "explain"):
+        from affectlite.runtime.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check,
                 "explain": _explain}
     try:
@@ -508,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"{PROG}: failed: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (e.g. `... --json | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
