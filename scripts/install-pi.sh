@@ -124,7 +124,10 @@ if [[ $BROKER -eq 1 ]]; then
     step "Mosquitto with per-device ACLs and a WebSocket listener for kiosk pages"
     run install -m 0644 "$REPO/firmware_configs/mosquitto/affectlite.conf" /etc/mosquitto/conf.d/affectlite.conf
     run install -m 0640 -g mosquitto "$REPO/firmware_configs/mosquitto/affectlite.acl" /etc/mosquitto/affectlite.acl
-    DEVICE_ID="$(hostname | tr -c 'A-Za-z0-9_\n-' '_')"
+    # The same rule as affectlite.config.safe_device_id, which names the device when
+    # mqtt.device_id is empty: the MQTT user name must equal the device id for the ACL's %u.
+    DEVICE_ID="$(hostname | cut -d. -f1 | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9_-]+/-/g; s/^-+//; s/-+$//' | cut -c1-64)"
+    DEVICE_ID="${DEVICE_ID:-affectlite}"
     if [[ ! -f /etc/mosquitto/affectlite.passwd ]]; then
         # The device logs in as its device id (the ACL's %u) with a generated password that only
         # root and the service can read.

@@ -63,6 +63,27 @@ def test_coral_needs_the_compiled_model_and_copies_it_with_its_twin(tmp_path):
     assert "Edge TPU runtime must already be installed" in result.stdout
 
 
+@pytest.mark.parametrize("host", ["Lobby Pi.local", "raspberrypi", "KIOSK_2.lan", "--weird--"])
+def test_broker_user_is_the_device_id_the_service_derives(tmp_path, host):
+    """The install script names the device's MQTT user after the host as the service names the
+    device (mqtt.device_id empty): the ACL matches the user name to the topic level, so a
+    mismatch would make the broker drop every message silently."""
+    import os
+
+    from affectlite.config import safe_device_id
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "hostname").write_text(f"#!/bin/sh\necho '{host}'\n")
+    (fake / "hostname").chmod(0o755)
+    result = subprocess.run(["bash", str(SCRIPT), "--dry-run", "--target", "raspberry-pi-4", "--broker"],
+                            capture_output=True, text=True, timeout=60,
+                            env=os.environ | {"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    line = next(c for c in commands(result) if c.startswith("mosquitto_passwd -c -b"))
+    assert line.split()[-2] == safe_device_id(host)
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "--target is required"),
     (("--target", "toaster"), "unknown target 'toaster'"),
