@@ -73,9 +73,10 @@ def test_text_over_mqtt_reaches_the_state(broker, tmp_path, frame):
         caption.loop_start()
         caption.publish("affectlite/desk/set/text", "", qos=1)
         caption.publish("affectlite/desk/set/text", "This is awful, I hate waiting here.", qos=1)
-        assert wait_for(lambda: len(watcher.on("affectlite/desk/text/state")) == 2)
-        refused, accepted = (json.loads(p) for p in watcher.on("affectlite/desk/text/state"))
-        assert refused["ok"] is False and "empty text" in refused["error"]
+        assert wait_for(lambda: watcher.on("affectlite/desk/text/state") and watcher.on("affectlite/desk/errors"))
+        refused = json.loads(watcher.on("affectlite/desk/errors")[0])
+        accepted = json.loads(watcher.on("affectlite/desk/text/state")[0])
+        assert refused["ok"] is False and refused["command"] == "text" and "empty text" in refused["error"]
         assert accepted["ok"] is True and accepted["value"]["valence"] == "negative"
         assert "hate" not in json.dumps(accepted)                  # the words are not published
         states = lambda: [json.loads(p) for p in watcher.on("affectlite/desk/state")]

@@ -1,0 +1,70 @@
+"""What can be set from outside (MQTT ``set/<name>``) and what it is now.
+
+Handlers run on the MQTT client's thread; each parses its payload strictly and raises
+ValueError with a message for the sender (answered on ``P/errors``). The settings' current
+values are kept retained by the sink, whatever changed them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+
+def on_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected ON or OFF, got {text.strip()[:40]!r}")
+
+
+def number(text: str, low: float, high: float, name: str) -> float:
+    try:
+        value = float(json.loads(text)) if text.strip() else None
+    except (json.JSONDecodeError, TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low} to {high}, got {text.strip()[:40]!r}")
+    return value
+
+
+def settings(service) -> dict[str, Any]:
+    return {"privacy": "ON" if service.privacy else "OFF", "paused": "ON" if service.paused else "OFF",
+            "negative_valence_s": service.states.alerts.negative_valence_s,
+            "negative_share": service.states.alerts.negative_share}
+
+
+def handlers(service) -> dict[str, Callable[[str], Any]]:
+    alerts = service.states.alerts
+
+    def set_paused(text):
+        service.paused = on_off(text)
+        return "ON" if service.paused else "OFF"
+
+    def set_privacy(text):
+        service.set_privacy(on_off(text))
+        return "ON" if service.privacy else "OFF"
+
+    def pause(text):
+        service.paused = True
+        return "ON"
+
+    def resume(text):
+        service.paused = False
+        return "OFF"
+
+    def negative_valence_s(text):
+        alerts.negative_valence_s = number(text, 0, 86400, "negative_valence_s")
+        return alerts.negative_valence_s
+
+    def negative_share(text):
+        alerts.negative_share = number(text, 0, 1, "negative_share")
+        return alerts.negative_share
+
+    found = {"pause": pause, "resume": resume, "paused": set_paused, "privacy": set_privacy,
+             "negative_valence_s": negative_valence_s, "negative_share": negative_share}
+    if service.text is not None:
+        found["text"] = lambda text: service.add_text(text).as_dict()
+    return found
