@@ -77,3 +77,29 @@ def test_run_command_prints_the_config_and_rejects_bad_files(tmp_path, capsys):
     bad.write_text("[recognizer]\nedgetpu = \"maybe\"\n")
     assert main(["run", "--config", str(bad)]) == 2
     assert "recognizer.edgetpu: 'maybe' is not allowed; choose one of 'off', 'auto', 'required'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("recognizer", "max_fps", float("inf"), "is not a finite number"),
+    ("states", "face_timeout_s", float("inf"), "is not a finite number"),
+    ("states", "window_s", float("nan"), "is not a finite number"),
+    ("recognizer", "threads", 100000, r"out of range \(allowed: 1..64\)"),
+    ("source", "width", 10**9, r"out of range \(allowed: 16..8192\)"),
+    ("mqtt", "queue_max_messages", 10**12, "out of range"),
+])
+def test_every_number_is_finite_and_bounded(section, key, value, message):
+    """inf, nan and absurd sizes (100,000 interpreter threads exhaust the machine) are refused
+    with the key named, before anything starts."""
+    with pytest.raises(ConfigError, match=f"{section}.{key}: .*{message}"):
+        validate({section: {key: value}}, environ={})
+
+
+@pytest.mark.parametrize("payload", ['"0.5"', "true", "1" + "0" * 400, "[" * 100000, "NaN", "Infinity", "", "2"])
+def test_threshold_commands_take_finite_json_numbers_only(payload):
+    """A quoted number, a boolean, a 400-digit number and a 100,000-deep array each get one
+    clear message (no traceback, nothing accepted)."""
+    from affectlite.service.commands import number
+
+    with pytest.raises(ValueError, match="negative_share must be a number from 0 to 1, got"):
+        number(payload, 0, 1, "negative_share")
+    assert number("0.25", 0, 1, "negative_share") == 0.25 and number("1", 0, 1, "negative_share") == 1.0

@@ -227,8 +227,8 @@ def _analyze(args) -> int:
     inputs = expand_inputs(args.inputs or [SAMPLE_CLIP])
     if args.every < 1:
         raise ValueError(f"--every must be >= 1, got {args.every}")
-    if args.fps is not None and args.fps <= 0:
-        raise ValueError(f"--fps must be > 0, got {args.fps}")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise ValueError(f"--fps must be a number above 0 (and at most 1000), got {args.fps}")
     if args.explain and args.annotate is None:
         raise ValueError("--explain writes its heat maps beside the annotated output: add --annotate FILE_OR_FOLDER")
     options = RecognizerOptions(expression_model=args.model, detector=args.detector, min_face_score=args.min_score,

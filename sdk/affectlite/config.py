@@ -8,6 +8,7 @@ the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -64,21 +65,21 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "realtime": Key(bool, True, "replay a file at its own frame rate, as a camera would deliver it"),
         "loop": Key(bool, True, "start a file again when it ends"),
         "device": Key(str, "/dev/video0", "V4L2 device for kind = webcam"),
-        "width": Key(int, 640, "capture width (webcam, picamera)", check=_positive, allowed="> 0"),
-        "height": Key(int, 480, "capture height (webcam, picamera)", check=_positive, allowed="> 0"),
-        "fps": Key((int, float), 30, "capture frame rate (webcam, picamera)", check=_positive, allowed="> 0"),
+        "width": Key(int, 640, "capture width (webcam, picamera)", check=lambda v: 16 <= v <= 8192, allowed="16..8192"),
+        "height": Key(int, 480, "capture height (webcam, picamera)", check=lambda v: 16 <= v <= 8192, allowed="16..8192"),
+        "fps": Key((int, float), 30, "capture frame rate (webcam, picamera)", check=lambda v: 0 < v <= 240, allowed="0 < x <= 240"),
     },
     "recognizer": {
         "model": Key(str, "", "expression model .tflite (empty: the bundled int8 model)"),
         "detector": Key(str, "short", "BlazeFace range", choices=("short", "full")),
         "min_face_score": Key(float, 0.5, "face detection threshold", check=lambda v: 0 < v < 1, allowed="0 < x < 1"),
-        "min_face_size": Key(int, 24, "smallest face side in pixels", check=_positive, allowed="> 0"),
-        "max_faces": Key(int, 10, "most faces analysed per frame", check=_positive, allowed="> 0"),
-        "threads": Key(int, 1, "interpreter threads", check=_positive, allowed="> 0"),
+        "min_face_size": Key(int, 24, "smallest face side in pixels", check=lambda v: 1 <= v <= 8192, allowed="1..8192"),
+        "max_faces": Key(int, 10, "most faces analysed per frame", check=lambda v: 1 <= v <= 100, allowed="1..100"),
+        "threads": Key(int, 1, "interpreter threads", check=lambda v: 1 <= v <= 64, allowed="1..64"),
         "edgetpu": Key(str, "off", "use a Coral Edge TPU", choices=("off", "auto", "required")),
         "edgetpu_device": Key(str, "", "usb, usb:N, pci, pci:N (empty: the first found)"),
         "max_fps": Key((int, float), 15, "most frames analysed per second; newer frames replace older ones",
-                       check=_positive, allowed="> 0"),
+                       check=lambda v: 0 < v <= 240, allowed="0 < x <= 240"),
     },
     "states": {
         "smoothing": Key(float, 0.3, "weight of a new frame in the exponential average of probabilities",
@@ -133,7 +134,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "client_id": Key(str, "", "MQTT client id (empty: affectlite-<device_id>)"),
         "username": Key(str, "", "user name (empty: anonymous)"),
         "password": Key(str, "", "password; use ${VAR} to read it from the environment"),
-        "keepalive_s": Key(int, 30, "MQTT keep-alive", check=_positive, allowed="> 0"),
+        "keepalive_s": Key(int, 30, "MQTT keep-alive", check=lambda v: 5 <= v <= 3600, allowed="5..3600"),
         "tls": Key(bool, False, "connect with TLS"),
         "ca_file": Key(str, "", "CA certificate (PEM) that signed the broker's certificate"),
         "cert_file": Key(str, "", "client certificate (PEM) for mutual TLS"),
@@ -141,7 +142,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "queue_path": Key(str, "~/.local/state/affectlite/outbox.sqlite3",
                           "on-disk queue for QoS 1 messages while the broker is away"),
         "queue_max_messages": Key(int, 10000, "queue bound; the oldest messages go first when it is full",
-                                  check=_positive, allowed="> 0"),
+                                  check=lambda v: 1 <= v <= 10_000_000, allowed="1..10000000"),
         "faces": Key(bool, False, "publish per-frame face detail on .../faces"),
         "faces_max_hz": Key((int, float), 2.0, "most .../faces messages per second", check=_positive, allowed="> 0"),
         "stats_interval_s": Key((int, float), 30.0, "seconds between .../stats messages", check=_positive, allowed="> 0"),
@@ -177,6 +178,8 @@ def _check(key: str, spec: Key, value: Any) -> Any:
     ok = isinstance(value, expected) and not (isinstance(value, bool) and bool not in expected)
     if not ok:
         raise ConfigError(f"{key}: {value!r} is not {_type_name(spec.type)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: {value!r} is not a finite number")
     if spec.choices is not None and value not in spec.choices:
         raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, spec.choices))}")
     if spec.check is not None and not spec.check(value):

@@ -8,6 +8,7 @@ values are kept retained by the sink, whatever changed them.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Callable
 
 
@@ -21,12 +22,20 @@ def on_off(text: str) -> bool:
 
 
 def number(text: str, low: float, high: float, name: str) -> float:
-    try:
-        value = float(json.loads(text)) if text.strip() else None
-    except (json.JSONDecodeError, TypeError, ValueError):
-        value = None
-    if value is None or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low} to {high}, got {text.strip()[:40]!r}")
+    """A JSON number (not a string, not true/false), finite and within [low, high]."""
+    value = None
+    if len(text) <= 64:                       # a number never needs more; deep or huge input is refused unread
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            parsed = None
+        if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+            try:
+                value = float(parsed)
+            except OverflowError:
+                value = None
+    if value is None or not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {text.strip()[:40]!r}")
     return value
 
 

@@ -207,7 +207,7 @@ class Service:
         dominant = EMOTIONS[int(np.argmax(probs))] if probs is not None else None
         valences = [p["valence"] for p in persons]
         valence = max(set(valences), key=valences.count) if valences else None
-        payload = {"v": 1, "people": len(persons), "paused": self.paused, "privacy": self.privacy,
+        payload = {"v": 1, "time": round(self._wall(now), 3), "people": len(persons), "paused": self.paused, "privacy": self.privacy,
                    "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
                    "persons": persons}
         voice = self.voice

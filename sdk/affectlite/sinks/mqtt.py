@@ -51,6 +51,7 @@ class MqttSink:
         self.settings = settings or dict
         self._settings_sent: dict[str, Any] = {}
         self._resend_settings = False
+        self._error_log: dict[str, tuple[float, int]] = {}    # command -> (last logged, not logged since)
         self.outbox = outbox or Outbox(config["queue_path"], config["queue_max_messages"])
         self.connected = False
         self.last_error: str | None = None
@@ -75,7 +76,9 @@ class MqttSink:
         if config["tls"]:
             client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
                            keyfile=config["key_file"] or None)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Short backoff: events wait on disk, and a broker back after an outage should get them
+        # within seconds, not half a minute.
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.max_inflight_messages_set(20)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -243,8 +246,18 @@ class MqttSink:
                                 _encode({"v": 1, "ok": True, "command": name, "value": value}), qos=1)
 
     def _error(self, command: str, error: str) -> None:
+        """Answer on P/errors and log one line; a flood of bad commands logs at most one line a
+        second per command, with the count of the ones not logged."""
         self.client.publish(self.topic("errors"), _encode({"v": 1, "ok": False, "command": command, "error": error}),
                             qos=1)
+        now = time.monotonic()
+        last, quiet = self._error_log.get(command, (float("-inf"), 0))
+        if now - last >= 1.0:
+            more = f" ({quiet} more not logged)" if quiet else ""
+            log.warning("MQTT command %s refused: %s%s", command[:40], error, more)
+            self._error_log[command] = (now, 0)
+        else:
+            self._error_log[command] = (last, quiet + 1)
 
     def _publish_discovery(self) -> None:
         self.client.publish(self.discovery_topic, _encode(discovery_payload(self)), qos=1, retain=True)
