@@ -81,3 +81,60 @@ def test_card_of_another_model(tmp_path):
     (tmp_path / "face.json").write_text(card)
     with pytest.raises(ValueError, match="does not match its card"):
         EmotionRecognizer(RecognizerOptions(expression_model=model))
+
+
+def test_analyze_image_takes_a_path_a_pil_image_or_an_array(recognizer, frame, tmp_path):
+    from PIL import Image
+
+    from affectlite import read_image
+
+    path = tmp_path / "face.png"
+    Image.fromarray(frame).save(path)
+    from_array = recognizer.analyze_image(frame)
+    for given in (path, str(path), Image.open(path), read_image(path), np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])):
+        faces = recognizer.analyze_image(given)
+        assert len(faces) == 1 and faces[0].emotion == from_array[0].emotion
+    with pytest.raises(ValueError, match="expected a uint8 image"):
+        recognizer.analyze_image(frame.astype(np.float32) / 255)
+
+
+def test_video_with_sound_gives_voice_and_fused_results(recognizer, sad_clip):
+    listened = list(recognizer.analyze_video(sad_clip, every=5, listen=True))
+    assert all(r.listened and len(r.fused) == len(r.faces) for r in listened)
+    assert any(r.voice is not None for r in listened)
+    for result in listened:
+        for face, fused in zip(result.faces, result.fused):
+            assert set(fused) == set(EMOTIONS) and sum(fused.values()) == pytest.approx(1.0, abs=0.03)
+            if result.voice is None:                       # no voice: the fused result is the face's own
+                assert fused == pytest.approx(face.probabilities)
+    silent = list(recognizer.analyze_video(sad_clip, every=5))
+    assert not any(r.listened for r in silent) and all(r.voice is None and r.fused is None for r in silent)
+
+
+def test_a_live_loop_over_a_camera_source(recognizer, happy_clip):
+    """analyze_stream over a frame source (here the clip replayed as a camera would deliver it):
+    the newest frame each time, one track id for the one person."""
+    from affectlite.sources.replay import VideoReplaySource
+
+    results = list(recognizer.analyze_stream(VideoReplaySource(happy_clip, realtime=True, loop=False), max_fps=10))
+    assert 5 <= len(results) <= 25                             # about 10 a second over ~1.9 s, never all 56
+    assert {f.track_id for r in results for f in r.faces} == {1}
+
+
+def test_an_oversized_image_is_refused_and_the_batch_goes_on(tmp_path, frame, capsys):
+    """A 20000x20000 PNG of a few hundred kilobytes (it would need 1.2 GB decoded): one line, next file."""
+    from PIL import Image
+
+    from affectlite.cli import main
+
+    bomb = tmp_path / "a_bomb.png"
+    Image.new("L", (20000, 20000)).save(bomb)
+    large = tmp_path / "b_large.png"                          # below Pillow's own limit, above ours
+    Image.new("L", (10000, 8000)).save(large)
+    good = tmp_path / "c_face.png"
+    Image.fromarray(frame).save(good)
+    assert main(["analyze", str(bomb), str(large), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "a_bomb.png: over the 64 MP limit for one image, refused undecoded" in captured.err
+    assert "b_large.png: 10000x8000 is 80 megapixels, over the 64 MP limit" in captured.err
+    assert "2 of 3 file(s) failed" in captured.err and "c_face.png" in captured.out

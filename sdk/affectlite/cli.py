@@ -150,7 +150,6 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     from affectlite.sources.video_file import video_info
 
     info = video_info(path)
-    voice_at = _voice_track(path, args)
     total = info["frames"]
     if total and args.fps and info["fps"]:
         total = int(total * min(1.0, args.fps / info["fps"]))
@@ -162,12 +161,10 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     try:
         from tqdm import tqdm
 
-        results = recognizer.analyze_video(path, every=args.every, fps=args.fps, keep_frames=annotate_to is not None)
+        results = recognizer.analyze_video(path, every=args.every, fps=args.fps, keep_frames=annotate_to is not None,
+                                           listen=not args.no_audio)
         for result in tqdm(results, total=total, disable=not show, unit="frame", desc=path.name, leave=False):
-            if voice_at is None:
-                writer.write(str(path), result.index, result.timestamp, result.faces)
-            else:
-                writer.write(str(path), result.index, result.timestamp, result.faces, voice_at(result.timestamp), audio=True)
+            writer.write(str(path), result.index, result.timestamp, result.faces, result)
             count += len(result.faces)
             rate = args.fps or (info["fps"] or 25) / args.every
             if annotate_to:
@@ -207,19 +204,6 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     return expanded
 
 
-def _voice_track(path: Path, args):
-    """A function from a timestamp to the voice probabilities there (None: no speech), or None
-    when the video has no sound track, audio is off, or no speech model is installed."""
-    if args.no_audio or args.speech is None:
-        return None
-    from affectlite.sources.audio import read_video_audio
-
-    audio = read_video_audio(path)
-    if audio is None or len(audio) == 0:
-        return None
-    return args.speech.timeline(audio)
-
-
 def _analyze(args) -> int:
     from affectlite.output import ResultWriter
     from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
@@ -236,19 +220,8 @@ def _analyze(args) -> int:
     failed = 0
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
-        args.speech = None
-        if not args.no_audio:
-            from affectlite.classifiers.speech import BUNDLED_MODEL, SpeechClassifier
-            from affectlite.config import SCHEMA
-
-            if BUNDLED_MODEL.exists():
-                args.speech = SpeechClassifier(num_threads=args.threads,
-                                               min_confidence=SCHEMA["audio"]["min_confidence"].default)
         with EmotionRecognizer(options) as recognizer:
-            from affectlite.fusion.late import reliability_from_cards
-
-            writer = ResultWriter(stream, args.format, reliability_from_cards(
-                recognizer.classifier.card, args.speech.card if args.speech else None))
+            writer = ResultWriter(stream, args.format)
             for path in inputs:
                 try:
                     _analyze_file(recognizer, path, writer, args, _annotation_target(args.annotate, path, len(inputs) > 1))

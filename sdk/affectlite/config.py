@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from affectlite.classifiers.speech import DEFAULT_MIN_CONFIDENCE as DEFAULT_VOICE_MIN_CONFIDENCE
+
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -119,7 +121,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "device": Key(int, -1, "PortAudio input device index (-1: the default input)", check=lambda v: v >= -1,
                       allowed=">= -1"),
         "model": Key(str, "", "speech-emotion model .tflite (empty: the bundled int8 model)"),
-        "min_confidence": Key(float, 0.0, "a voice less sure than this (top probability of the utterance) counts "
+        "min_confidence": Key(float, DEFAULT_VOICE_MIN_CONFIDENCE, "a voice less sure than this (top probability of the utterance) counts "
                                           "as no voice, like silence", check=_unit, allowed="0..1"),
         "interval_s": Key((int, float), 0.5, "how often the last 2 s of audio are classified", check=_positive,
                           allowed="> 0"),

@@ -21,9 +21,8 @@ from typing import IO
 
 import numpy as np
 
-from affectlite.fusion.late import Reliability, late_fusion
 from affectlite.labels import EMOTIONS, describe
-from affectlite.recognizer import FaceEmotion
+from affectlite.recognizer import FaceEmotion, FrameResult
 
 SCHEMA_VERSION = 1
 CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1", "y1", "score",
@@ -31,22 +30,22 @@ CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1"
 
 
 class ResultWriter:
-    """``reliability``: the face and voice models' measured reliability, for the fused field."""
-
-    def __init__(self, stream: IO[str], fmt: str = "jsonl", reliability: Reliability = Reliability()):
+    def __init__(self, stream: IO[str], fmt: str = "jsonl"):
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
-        self.stream, self.fmt, self.reliability = stream, fmt, reliability
+        self.stream, self.fmt = stream, fmt
         self._csv = csv.DictWriter(stream, CSV_FIELDS) if fmt == "csv" else None
         if self._csv:
             self._csv.writeheader()
 
     def write(self, file: str, frame: int, timestamp: float | None, faces: list[FaceEmotion],
-              voice: np.ndarray | None = None, audio: bool = False) -> None:
-        """``audio``: the sound track was analysed; ``voice``: its probabilities at this frame (None: no speech)."""
+              result: FrameResult | None = None) -> None:
+        """``result``: the video frame's result; when it was listened to, each record also gets
+        the voice and the face's fused result."""
+        listened = result is not None and result.listened
         for number, face in enumerate(faces):
             data = face.as_dict()
-            extra = _audio_fields(face, voice, self.reliability) if audio else {}
+            extra = _audio_fields(result.voice, result.fused[number]) if listened else {}
             if self._csv:
                 row = {"file": file, "frame": frame, "timestamp": _round(timestamp), "face": number,
                        "track_id": face.track_id, "score": data["score"], "emotion": face.emotion,
@@ -67,10 +66,12 @@ class ResultWriter:
 
 
 
-def _audio_fields(face: FaceEmotion, voice: np.ndarray | None, reliability: Reliability) -> dict:
-    face_probs = np.array([face.probabilities[e] for e in EMOTIONS])
-    return {"voice": None if voice is None else describe(voice),
-            "fused": describe(late_fusion(face_probs, voice, reliability))}
+def _audio_fields(voice: dict[str, float] | None, fused: dict[str, float]) -> dict:
+    return {"voice": None if voice is None else describe(_array(voice)), "fused": describe(_array(fused))}
+
+
+def _array(probs: dict[str, float]) -> np.ndarray:
+    return np.array([probs[e] for e in EMOTIONS])
 
 
 def _round(value: float | None) -> float | None:

@@ -21,8 +21,10 @@ import numpy as np
 from affectlite.classifiers.expression import ExpressionClassifier
 from affectlite.faces.align import AlignOptions, aligned_crop
 from affectlite.faces.blazeface import BlazeFaceDetector, Face
+from affectlite.fusion.late import late_fusion
 from affectlite.labels import EMOTIONS, VALENCE, Valence
 from affectlite.runtime.edgetpu import MODES, EdgeTpuMode
+from affectlite.sources.images import as_rgb
 from affectlite.sources.video_file import read_video
 from affectlite.tracker import IouTracker
 
@@ -43,6 +45,8 @@ class RecognizerOptions:
     edgetpu: EdgeTpuMode = "off"
     edgetpu_device: str | None = None
     align: AlignOptions = field(default_factory=AlignOptions)
+    #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
+    speech_model: str | Path | None = None
 
     def validate(self) -> None:
         if self.detector not in ("short", "full"):
@@ -80,6 +84,11 @@ class FrameResult:
     timestamp: float
     faces: list[FaceEmotion]
     rgb: np.ndarray | None = field(default=None, repr=False, compare=False)  # kept only when asked for
+    #: With ``listen=True`` and a sound track: the voice over the 2 s windows covering this frame
+    #: (None while nobody speaks or the voice is unsure), and each face's fused probabilities.
+    listened: bool = False
+    voice: dict[str, float] | None = None
+    fused: list[dict[str, float]] | None = None
 
 
 class EmotionRecognizer:
@@ -92,6 +101,8 @@ class EmotionRecognizer:
                                                self.options.edgetpu, self.options.edgetpu_device)
         self.detector = BlazeFaceDetector(self.options.detector, self.options.min_face_score,
                                           num_threads=self.options.num_threads)
+        self._speech = None                    # loaded on the first video listened to
+        self._reliability = None
 
     @classmethod
     def create_from_options(cls, options: RecognizerOptions) -> "EmotionRecognizer":
@@ -107,8 +118,11 @@ class EmotionRecognizer:
         channels = channels or self.classifier.channels
         return [(face, aligned_crop(rgb, face, size, channels, self.options.align)) for face in faces]
 
-    def analyze_image(self, rgb: np.ndarray, tracker: IouTracker | None = None) -> list[FaceEmotion]:
-        """Every face in an RGB uint8 image, largest first; an image without faces gives []."""
+    def analyze_image(self, image, tracker: IouTracker | None = None) -> list[FaceEmotion]:
+        """Every face in an image, largest first; an image without faces gives []. ``image``: a
+        path, a PIL image, or an RGB (or grayscale, RGBA) uint8 array."""
+        rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 \
+            and image.dtype == np.uint8 else as_rgb(image)
         crops = self.face_crops(rgb)
         track_ids = tracker.update([f.box for f, _ in crops]) if tracker is not None else [None] * len(crops)
         results = []
@@ -123,19 +137,89 @@ class EmotionRecognizer:
         return results
 
     def analyze_video(self, path: str | Path, every: int = 1, fps: float | None = None,
-                      keep_frames: bool = False) -> Iterator[FrameResult]:
-        """Results frame by frame, with track ids that follow each face across frames."""
+                      keep_frames: bool = False, listen: bool = False) -> Iterator[FrameResult]:
+        """Results frame by frame, with track ids that follow each face across frames. With
+        ``listen``, a video with a sound track is also listened to: each result carries the
+        voice and each face's fused result (face and voice weighed by their models' measured
+        reliability and their confidence)."""
+        voice_at = self._voice_timeline(path) if listen else None
         tracker = IouTracker()
         for frame in read_video(path, every=every, fps=fps):
             faces = self.analyze_image(frame.rgb, tracker)
-            yield FrameResult(frame.index, frame.timestamp, faces, frame.rgb if keep_frames else None)
+            kept = frame.rgb if keep_frames else None
+            if voice_at is None:
+                yield FrameResult(frame.index, frame.timestamp, faces, kept)
+                continue
+            voice = voice_at(frame.timestamp)
+            fused = [late_fusion(np.array([f.probabilities[e] for e in EMOTIONS]), voice, self._reliability)
+                     for f in faces]
+            yield FrameResult(frame.index, frame.timestamp, faces, kept, True,
+                              None if voice is None else _as_dict(voice), [_as_dict(p) for p in fused])
+
+    def analyze_stream(self, source, max_fps: float | None = None) -> Iterator[FrameResult]:
+        """A live loop over a camera (or any frame source): the newest frame each time, older ones
+        dropped rather than queued, so results stay current however slow the analysis is.
+
+            from affectlite.sources.webcam import WebcamSource
+
+            for result in recognizer.analyze_stream(WebcamSource("/dev/video0")):
+                print([face.emotion for face in result.faces])
+
+        Stops when the source ends (a file) or when the caller stops iterating."""
+        import time
+
+        from affectlite.capture import LatestFrame
+
+        capture = LatestFrame(source).start()
+        tracker = IouTracker()
+        interval = 1.0 / max_fps if max_fps else 0.0
+        next_due = 0.0
+        try:
+            while True:
+                frame = capture.get(timeout=1.0)
+                if frame is None:
+                    if capture.ended:
+                        if capture.error is not None:
+                            raise capture.error
+                        return
+                    continue
+                if time.monotonic() < next_due:
+                    continue
+                next_due = time.monotonic() + interval
+                yield FrameResult(frame.number, frame.captured_at, self.analyze_image(frame.rgb, tracker))
+        finally:
+            capture.stop()
+
+    def _voice_timeline(self, path: str | Path):
+        """A function from a timestamp to the voice there, or None for a video without sound or
+        without a speech model installed."""
+        from affectlite.classifiers.speech import BUNDLED_MODEL, DEFAULT_MIN_CONFIDENCE, SpeechClassifier
+        from affectlite.fusion.late import reliability_from_cards
+        from affectlite.sources.audio import read_video_audio
+
+        model = self.options.speech_model or BUNDLED_MODEL
+        if not Path(model).exists():
+            return None
+        audio = read_video_audio(path)
+        if audio is None or len(audio) == 0:
+            return None
+        if self._speech is None:
+            self._speech = SpeechClassifier(model, self.options.num_threads, DEFAULT_MIN_CONFIDENCE)
+            self._reliability = reliability_from_cards(self.classifier.card, self._speech.card)
+        return self._speech.timeline(audio)
 
     def close(self) -> None:
         self.classifier.close()
         self.detector.close()
+        if self._speech is not None:
+            self._speech.close()
 
     def __enter__(self) -> "EmotionRecognizer":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _as_dict(probs: np.ndarray) -> dict[str, float]:
+    return {name: float(p) for name, p in zip(EMOTIONS, probs)}

@@ -17,6 +17,8 @@ from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "speech_emotion_int8.tflite"
+#: ``[audio] min_confidence``'s default: below this top probability an utterance is "unsure".
+DEFAULT_MIN_CONFIDENCE = 0.0
 
 
 def sure_or_none(probs: np.ndarray | None, min_confidence: float) -> np.ndarray | None:

@@ -8,6 +8,10 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
+#: Larger images are refused before they are decoded: a 20000x20000 PNG of a few hundred bytes
+#: would need 1.2 GB as RGB (a "decompression bomb"), and no camera photo comes near this.
+MAX_PIXELS = 64_000_000
+
 
 class MediaError(ValueError):
     """A file that cannot be read as an image or a video; the message names the file."""
@@ -20,6 +24,10 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise MediaError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                                 f"{MAX_PIXELS / 1e6:.0f} MP limit for one image; scale it down first")
             image = ImageOps.exif_transpose(image)
             if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
                 # 16/32-bit grayscale: scale to 8 bits instead of clipping at 255.
@@ -30,5 +38,26 @@ def read_image(path: str | Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise MediaError(f"{path}: no such file") from None
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{path}: over the {MAX_PIXELS / 1e6:.0f} MP limit for one image, refused undecoded "
+                         f"({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{path}: not a readable image ({exc})") from exc
+
+
+def as_rgb(image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a path, a PIL image or an array (RGB, grayscale or RGBA uint8)."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if hasattr(image, "convert") and hasattr(image, "size"):          # a PIL image
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {array.dtype}; scale floats to 0..255 first")
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[..., :3])
+    raise ValueError(f"expected an (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grayscale image, got shape {array.shape}")
