@@ -104,6 +104,7 @@ def test_doctor_confirms_a_configuration(tmp_path, capsys, broker):
     assert "fusion model: fusion_lstm_int8, 8 steps of 0.25 s" in out
     assert f"MQTT broker localhost:{broker.port}: reachable, connection accepted, topics under affectlite/hall/" in out
     assert "opened, first frame 480x360" in out                     # the bundled clip, as run would replay it
+    assert "message queue: " in out and "MB free on that file system" in out
 
 
 def test_doctor_says_when_run_would_fail(tmp_path, capsys, monkeypatch):

@@ -80,8 +80,8 @@ def test_availability_with_last_will(broker, sink):
 
 
 def test_retained_state_reaches_late_subscribers(broker, sink):
-    state = {"v": 1, "people": 0, "paused": False, "privacy": False, "dominant_emotion": None, "valence": None,
-             "alert_active": False, "persons": []}
+    state = {"v": 1, "time": 1795938000.0, "people": 0, "paused": False, "privacy": False, "dominant_emotion": None,
+             "valence": None, "alert_active": False, "persons": [], "warnings": []}
     jsonschema.validate(state, schema("mqtt-state"))
     early = Subscriber(broker.port, ["affectlite/kiosk1/state"])
     wait_for(lambda: False, timeout=0.2)

@@ -98,7 +98,8 @@ def configuration_lines(path: Path) -> tuple[list[str], bool]:
     except (ValueError, OSError) as exc:
         return [f"PROBLEM: {exc}"], False
     lines = [f"{path}: valid"]
-    for check in (_source_line, _microphone_line, _expression_line, _speech_line, _fusion_line, _broker_line):
+    for check in (_source_line, _microphone_line, _expression_line, _speech_line, _fusion_line, _broker_line,
+                  _queue_line):
         line = check(config)
         if line:
             lines.append(line)
@@ -177,6 +178,26 @@ def _fusion_line(config) -> str:
     except (ValueError, OSError, RuntimeError) as exc:
         return f"PROBLEM: fusion model: {exc}"
     return f"fusion model: {fusion.card.name}, {fusion.steps} steps of {STEP_SECONDS} s"
+
+
+def _queue_line(config) -> str:
+    """Where undelivered events wait, and the room left there (a full card is the usual cause of
+    a queue that cannot grow)."""
+    import shutil
+
+    mqtt = config["mqtt"]
+    if not mqtt["enabled"]:
+        return ""
+    path = Path(mqtt["queue_path"]).expanduser()
+    folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("/"))
+    free_mb = shutil.disk_usage(folder).free / 1e6
+    line = f"message queue: {path} ({free_mb:,.0f} MB free on that file system"
+    # ~400 bytes an event, plus the write-ahead log's 1 MiB.
+    needed_mb = mqtt["queue_max_messages"] * 400 / 1e6 + 1.1
+    if free_mb < needed_mb:
+        return (line + f"; WARNING: a full queue of {mqtt['queue_max_messages']} events needs about "
+                f"{needed_mb:.0f} MB: when the disk fills, events are held in memory (up to 1,000) and then dropped)")
+    return line + ")"
 
 
 def _broker_line(config) -> str:

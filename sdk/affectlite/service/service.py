@@ -209,7 +209,7 @@ class Service:
         valence = max(set(valences), key=valences.count) if valences else None
         payload = {"v": 1, "time": round(self._wall(now), 3), "people": len(persons), "paused": self.paused, "privacy": self.privacy,
                    "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
-                   "persons": persons}
+                   "persons": persons, "warnings": self.sink.warnings()}
         voice = self.voice
         if self.listener is not None:
             payload["voice"] = None if voice is None else describe(voice)
@@ -248,6 +248,7 @@ class Service:
         # every STATE_REFRESH_S so that durations and probabilities stay fresh without a message
         # per frame.
         signature = json.dumps([payload["people"], payload["paused"], payload["privacy"], payload["alert_active"],
+                                payload["warnings"],
                                 [(p["track_id"], p["state"], p["valence"]) for p in payload["persons"]],
                                 (payload.get("voice") or {}).get("emotion"),
                                 (payload.get("combined_valence") or {}).get("valence"),

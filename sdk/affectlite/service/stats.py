@@ -29,6 +29,7 @@ class Counters:
 def stats_payload(counters: Counters, capture, sink, window_s: float) -> dict[str, Any]:
     """``capture``: the LatestFrame (or None before it started); ``window_s``: since the last stats."""
     lat = np.array(counters.latencies_ms) if counters.latencies_ms else None
+    outbox = getattr(sink, "outbox", None)
     return {
         "v": 1, "time": round(time.time(), 3),
         "capture_fps": round(capture.capture_fps, 2) if capture else 0.0,
@@ -40,6 +41,8 @@ def stats_payload(counters: Counters, capture, sink, window_s: float) -> dict[st
         "analysed_frames": counters.analysed,
         "events": counters.events,
         "queued_messages": sink.pending,
+        "queue_dropped": outbox.dropped if outbox else 0,
+        "queue_in_memory": outbox.in_memory if outbox else 0,
         "cpu_temp_c": cpu_temperature(),
         "connected": bool(sink.connected),
     }

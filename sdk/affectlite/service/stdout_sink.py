@@ -37,5 +37,8 @@ class StdoutSink:
     def pending(self):
         return 0
 
+    def warnings(self) -> list[str]:
+        return []
+
     def close(self):
         pass

@@ -182,6 +182,10 @@ class MqttSink:
     def pending(self) -> int:
         return len(self.outbox)
 
+    def warnings(self) -> list[str]:
+        """What a person should know about delivery now (the state's ``warnings``)."""
+        return self.outbox.warnings()
+
     # -- paho callbacks (network thread) -------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

@@ -1,0 +1,159 @@
+"""The on-disk queue at its bounds: a full disk (a real 2 MB tmpfs the test mounts, or a file
+size limit where mounting is not permitted), a damaged file, and evictions that are counted,
+logged and reported."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from affectlite.sinks.outbox import WAL_LIMIT_BYTES, Outbox
+
+PAYLOAD = b"x" * 400          # about an event's size
+
+
+@contextlib.contextmanager
+def small_filesystem(tmp_path: Path, megabytes: int = 2):
+    """A real tmpfs of ``megabytes``, mounted for the test; None where mounting is not permitted."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(box: Outbox, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        box.put("affectlite/hall/events", PAYLOAD + str(n).encode())
+
+
+def numbers(box: Outbox) -> list[int]:
+    return [int(m.payload[len(PAYLOAD):]) for m in box.pending(limit=100000)]
+
+
+def test_a_full_disk_holds_messages_in_memory_and_loses_none_within_the_bound(tmp_path, caplog):
+    with small_filesystem(tmp_path) as mount:
+        if mount is None:
+            run_under_file_size_limit(tmp_path)
+            return
+        # Something else fills the card (logs, recordings), leaving the queue about 600 kB.
+        (mount / "other.bin").write_bytes(b"\0" * (1400 << 10))
+        box = Outbox(mount / "outbox.sqlite3", max_messages=100000, memory_max=500)
+        fill(box, 3000)                                     # ~1.2 MB of events: more than the disk takes
+        assert box.disk_error is not None and "full" in box.disk_error
+        assert 0 < box.in_memory <= 500
+        kept = numbers(box)
+        assert kept == sorted(kept) and kept[-1] == 2999    # in order, the newest kept
+        assert len(kept) + box.dropped == 3000              # what is not kept is counted, never silent
+        assert any("held in memory" in w for w in box.warnings())
+        assert "holding up to 500 messages in memory" in caplog.text
+        wal = Path(str(box.path) + "-wal")
+        assert not wal.exists() or wal.stat().st_size <= WAL_LIMIT_BYTES + 64 * 1024
+
+        # The broker takes everything (a full disk may refuse even the deletions: those are
+        # remembered and never sent twice); all are delivered once, in order.
+        delivered = []
+        while len(box):
+            for message in box.pending(limit=200):
+                delivered.append(int(message.payload[len(PAYLOAD):]))
+                box.remove(message.id)
+        assert delivered == kept
+
+        # The operator frees space: the queue goes back to disk by itself.
+        (mount / "other.bin").unlink()
+        fill(box, 10, start=7000)
+        assert box.disk_error is None and box.in_memory == 0
+        assert numbers(box) == list(range(7000, 7010)) and box.warnings()[0].startswith("message queue: ")
+        box.close()
+
+
+def run_under_file_size_limit(tmp_path: Path) -> None:
+    """Where mounting is not permitted: the same in a child process whose files may not grow
+    past 2 MB (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes fail with EFBIG)."""
+    script = f"""
+import resource, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+from affectlite.sinks.outbox import Outbox
+box = Outbox({str(tmp_path / 'q.sqlite3')!r}, max_messages=100000, memory_max=500)
+for n in range(6000):
+    box.put("t", b"x" * 400 + str(n).encode())
+kept = [int(m.payload[400:]) for m in box.pending(limit=100000)]
+assert box.disk_error is not None and kept == sorted(kept) and kept[-1] == 5999
+assert len(kept) + box.dropped == 6000
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_damaged_queue_is_moved_aside_and_a_new_one_starts(tmp_path, caplog):
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path)
+    fill(box, 700)
+    box.close()
+    data = bytearray(path.read_bytes())
+    data[4096 * 2: 4096 * 2 + 2000] = os.urandom(2000)     # damaged pages, as after a power cut on an SD card
+    path.write_bytes(bytes(data))
+
+    reopened = Outbox(path)
+    assert reopened.moved_aside is not None and reopened.moved_aside.exists()
+    assert len(reopened) == 0
+    fill(reopened, 3)
+    assert numbers(reopened) == [0, 1, 2]
+    assert "was damaged" in caplog.text and str(reopened.moved_aside) in caplog.text
+    assert any("moved aside" in w for w in reopened.warnings())
+    reopened.close()
+    with pytest.raises(sqlite3.DatabaseError):              # kept as it was, for inspection
+        sqlite3.connect(str(reopened.moved_aside)).execute("PRAGMA integrity_check").fetchall()
+
+
+def test_evictions_are_counted_logged_and_reported(tmp_path, caplog):
+    box = Outbox(tmp_path / "q.sqlite3", max_messages=1000)
+    fill(box, 1199)
+    assert box.dropped == 199 and len(box) == 1000 and numbers(box)[0] == 199
+    assert "199 oldest" in "".join(box.warnings()) or "dropped" in "".join(box.warnings())
+    assert caplog.text.count("oldest message(s) dropped so far") == 1        # a line per burst, not per message
+    box.close()
+
+
+def test_the_service_reports_drops_in_its_stats_and_state(tmp_path, happy_clip):
+    """The service with an unreachable broker and a queue of 5: events beyond it are dropped,
+    and the stats and the state say how many."""
+    from affectlite import config as configuration
+    from affectlite.service import Service
+    from affectlite.sources.memory import MemorySource
+    from broker import free_port
+    from conftest import read_frames
+
+    config = configuration.validate({"mqtt": {"port": free_port(), "device_id": f"d{uuid.uuid4().hex[:6]}",
+                                              "queue_path": str(tmp_path / "q.sqlite3"), "queue_max_messages": 5,
+                                              "stats_interval_s": 0.2},
+                                     "states": {"min_duration_s": 0.1, "face_timeout_s": 0.1},
+                                     "recognizer": {"max_fps": 60}}, environ={})
+    frames = read_frames(happy_clip)
+    blank = [frames[0] * 0] * 10
+    service = Service(config, source=MemorySource((frames[:15] + blank) * 4, fps=60))
+    stats, states = [], []
+    service.sink.publish_stats = stats.append                 # what would go to .../stats and .../state
+    publish_state = service.sink.publish_state
+    service.sink.publish_state = lambda payload: (states.append(payload), publish_state(payload))
+    service.run()
+    dropped = service.sink.outbox.dropped
+    assert service.counters.events > 5 and dropped == service.counters.events - 5
+    assert stats[-1]["queue_dropped"] > 0 and stats[-1]["queued_messages"] == 5
+    assert any(f"{dropped} oldest message(s) dropped" in w for w in states[-1]["warnings"])
+    assert len(Outbox(tmp_path / "q.sqlite3")) == 5                  # the newest five wait on disk
