@@ -84,3 +84,32 @@ def test_event_payloads_carry_id_time_and_version():
     payload = event.payload()
     assert payload["v"] == 1 and payload["track_id"] == 3 and len(payload["id"]) == 32
     assert payload["time"] == pytest.approx(1_700_000_000.0)
+
+
+def test_valence_agrees_with_the_state_and_does_not_flicker_while_uncertain():
+    tracker = StateTracker(StateOptions(min_confidence=0.5, min_duration_s=0.5, hysteresis=0.1),
+                           AlertOptions(negative_valence_s=0))
+    feed(tracker, 0.0, 2.0, 10, [(1, probs(happy=0.8))])
+    person = tracker.people[1]
+    assert person.state == "happy" and person.valence == "positive"
+    # Uncertain, with the mass going back and forth between negative emotions and neutral (as a
+    # neutral face does under a model that spreads it over angry, sad and fear).
+    valences = []
+    for i in range(60):
+        p = probs(neutral=0.36, sad=0.16, angry=0.14, fear=0.12) if i % 2 else probs(neutral=0.42, sad=0.1, happy=0.1)
+        tracker.update(2.0 + i / 10, [(1, p)])
+        valences.append(person.valence)
+    assert person.state == UNCERTAIN
+    flips = sum(a != b for a, b in zip(valences, valences[1:]))
+    assert flips <= 1, valences
+
+
+def test_an_uncertain_face_never_raises_a_negative_alert():
+    tracker = StateTracker(StateOptions(min_confidence=0.6, min_duration_s=0.2),
+                           AlertOptions(negative_valence_s=1.0, cooldown_s=0))
+    # Mostly negative mass, but no emotion sure enough to be a state: uncertain for 10 s.
+    events = feed(tracker, 0.0, 10.0, 10, [(1, probs(sad=0.3, angry=0.3, fear=0.2))])
+    assert tracker.people[1].state == UNCERTAIN and tracker.people[1].valence == "negative"
+    assert not [e for e in events if e.type == "alert"]
+    events = feed(tracker, 10.0, 5.0, 10, [(1, probs(sad=0.8))])         # now clearly sad: the alert comes
+    assert [e.data["alert"] for e in events if e.type == "alert"] == ["negative_valence"]

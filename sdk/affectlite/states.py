@@ -5,6 +5,13 @@ average of its probabilities; a new state is taken only when it leads the curren
 margin (hysteresis) for a minimum time, and a face whose best probability is too low is
 "uncertain" rather than given a guess. Events are the changes: a face appears or leaves, a state
 changes, an alert condition starts. Times are seconds on any monotonic clock the caller uses.
+
+A person's valence, one definition everywhere (state, events, alerts):
+- with an emotion as their state, the valence of that emotion (so it always agrees with it);
+- while uncertain, the valence group (positive, neutral, negative) with the most probability,
+  taken with the same hysteresis and minimum duration as states, so it does not flicker.
+Only a person whose state is a negative emotion counts toward the negative-valence alerts: an
+uncertain face never raises one.
 """
 
 from __future__ import annotations
@@ -63,17 +70,18 @@ class Person:
     state_since: float = 0.0
     candidate: str | None = None
     candidate_since: float = 0.0
+    valence: str = "neutral"
+    valence_candidate: str | None = None
+    valence_candidate_since: float = 0.0
     negative_since: float | None = None
     negative_alerted: bool = False           # this negative spell has had its alert
     last_alert: float = float("-inf")
     history: collections.deque = field(default_factory=collections.deque)   # (time, probs)
 
     @property
-    def valence(self) -> str:
-        if self.state != UNCERTAIN:
-            return VALENCE[self.state]
-        scores = valence_scores(self.smoothed)
-        return max(scores, key=scores.get)
+    def negative(self) -> bool:
+        """Counts toward the negative-valence alerts: a negative emotion, not an uncertain face."""
+        return self.state != UNCERTAIN and VALENCE[self.state] == "negative"
 
     def evidence(self) -> dict[str, float]:
         mean = np.mean([p for _, p in self.history], axis=0) if self.history else self.smoothed
@@ -133,6 +141,7 @@ class StateTracker:
         candidate = EMOTIONS[best] if person.smoothed[best] >= o.min_confidence else UNCERTAIN
         if candidate == person.state:
             person.candidate = None
+            self._decide_valence(person, now)
             return []
         if person.state != UNCERTAIN and candidate != UNCERTAIN:
             lead = person.smoothed[best] - person.smoothed[EMOTIONS.index(person.state)]
@@ -142,18 +151,35 @@ class StateTracker:
         if person.candidate != candidate:
             person.candidate, person.candidate_since = candidate, now
         if now - person.candidate_since < o.min_duration_s:
+            self._decide_valence(person, now)
             return []
         previous = person.state
         person.state, person.state_since, person.candidate = candidate, now, None
+        self._decide_valence(person, now)
         return [self._event(now, "state_changed", person.track_id, previous=previous, state=candidate,
                             valence=person.valence, evidence=person.evidence())]
+
+    def _decide_valence(self, person: Person, now: float) -> None:
+        o = self.options
+        if person.state != UNCERTAIN:
+            person.valence, person.valence_candidate = VALENCE[person.state], None
+            return
+        scores = valence_scores(person.smoothed)
+        candidate = max(scores, key=scores.get)
+        if candidate == person.valence or scores[candidate] - scores[person.valence] < o.hysteresis:
+            person.valence_candidate = None
+            return
+        if person.valence_candidate != candidate:
+            person.valence_candidate, person.valence_candidate_since = candidate, now
+        if now - person.valence_candidate_since >= o.min_duration_s:
+            person.valence, person.valence_candidate = candidate, None
 
     def _alerts(self, now: float) -> list[Event]:
         a = self.alerts
         events = []
-        negative = [p for p in self.people.values() if p.valence == "negative"]
+        negative = [p for p in self.people.values() if p.negative]
         for person in self.people.values():
-            if person.valence != "negative":
+            if not person.negative:
                 person.negative_since, person.negative_alerted = None, False
                 continue
             if person.negative_since is None:
