@@ -102,7 +102,7 @@ def test_doctor_confirms_a_configuration(tmp_path, capsys, broker):
     out = capsys.readouterr().out
     assert "expression model: face_expression_int8.tflite on the CPU (edgetpu = off)" in out
     assert "fusion model: fusion_lstm_int8, 8 steps of 0.25 s" in out
-    assert f"MQTT broker localhost:{broker.port}: reachable, connection accepted, topics under affectlite/hall/" in out
+    assert f"MQTT broker localhost:{broker.port}: reachable, connection accepted, delivers under affectlite/hall/" in out
     assert "opened, first frame 480x360" in out                     # the bundled clip, as run would replay it
     assert "message queue: " in out and "MB free on that file system" in out
 

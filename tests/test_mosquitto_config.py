@@ -126,3 +126,58 @@ def test_wrong_password_and_anonymous_are_refused(secured_broker):
     anonymous.loop_start()
     assert wait_for(lambda: codes, timeout=5) and codes[0].is_failure
     anonymous.loop_stop()
+
+
+def test_a_user_the_acl_silently_denies_is_detected_and_nothing_is_lost(secured_broker, tmp_path, caplog):
+    """User 'hall' publishing as device 'lobby': Mosquitto acknowledges every publish and drops
+    it (MQTT 3.1.1 has no denial). The sink finds out by its round trip, says so in the log and the
+    state's warnings, and keeps the events queued instead of handing them to the broker."""
+    import affectlite.sinks.mqtt as mqtt
+
+    ha = Client(secured_broker.port, "homeassistant", USERS["homeassistant"], topics=["affectlite/#"])
+    assert ha.connected.wait(5)
+    caplog.set_level("ERROR")
+    config = configuration.validate({"mqtt": {
+        "port": secured_broker.port, "device_id": "lobby", "username": "hall", "password": USERS["hall"],
+        "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"]
+    original_wait = mqtt.ROUNDTRIP_WAIT_S
+    mqtt.ROUNDTRIP_WAIT_S = 1.0
+    device = MqttSink(config)
+    device.start()
+    try:
+        assert wait_for(lambda: device.connected)
+        for n in range(40):
+            device.publish_event({"v": 1, "type": "face_appeared", "track_id": n})
+        assert wait_for(lambda: device.pump() or device.delivery_verified is False, timeout=10)
+        assert device.pending == 40                             # kept, not handed to a broker that drops them
+        assert "does not deliver this device's messages" in caplog.text and "user hall" in caplog.text
+        assert any("ACL" in w for w in device.warnings())
+        assert "affectlite/lobby/events" not in ha.topics()
+    finally:
+        mqtt.ROUNDTRIP_WAIT_S = original_wait
+        device.close()
+        ha.close()
+    doctor_config = tmp_path / "hall-as-lobby.toml"
+    doctor_config.write_text(f'[mqtt]\nport = {secured_broker.port}\ndevice_id = "lobby"\nusername = "hall"\n'
+                             f'password = "{USERS["hall"]}"\nqueue_path = "{tmp_path / "q2.sqlite3"}"\n')
+    from affectlite.doctor import configuration_lines
+
+    lines, ok = configuration_lines(doctor_config)
+    assert not ok and any(line.startswith("PROBLEM: MQTT broker") and "drops this device's messages" in line
+                          for line in lines)
+
+    # The same events with the right user: all 40 delivered, in order.
+    ha = Client(secured_broker.port, "homeassistant", USERS["homeassistant"], topics=["affectlite/lobby/events"])
+    assert ha.connected.wait(5)
+    fixed = MqttSink(configuration.validate({"mqtt": {
+        "port": secured_broker.port, "device_id": "lobby", "username": "lobby", "password": USERS["lobby"],
+        "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"])
+    fixed.start()
+    try:
+        assert wait_for(lambda: fixed.pump() or fixed.pending == 0, timeout=15)
+        assert wait_for(lambda: len(ha.messages) == 40)
+        assert [json.loads(p)["track_id"] for _, p in ha.messages] == list(range(40))
+        assert fixed.delivery_verified is True
+    finally:
+        fixed.close()
+        ha.close()

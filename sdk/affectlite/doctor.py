@@ -208,8 +208,12 @@ def _broker_line(config) -> str:
 
     target = f"{mqtt['host']}:{mqtt['port']}"
     result, reason = probe_broker(mqtt)
-    if result == "accepted":
-        return f"MQTT broker {target}: reachable, connection accepted, topics under {mqtt['prefix']}/{mqtt['device_id']}/"
+    if result == "delivers":
+        return (f"MQTT broker {target}: reachable, connection accepted, delivers under "
+                f"{mqtt['prefix']}/{mqtt['device_id']}/")
+    if result == "drops":
+        return (f"PROBLEM: MQTT broker {target} accepts but drops this device's messages ({reason}); with the "
+                "shipped broker configuration mqtt.username must equal mqtt.device_id")
     if result == "refused":
         return (f"PROBLEM: MQTT broker {target} refused the connection ({reason}): check mqtt.username and "
                 "mqtt.password (the service would retry forever and deliver nothing)")

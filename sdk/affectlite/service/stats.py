@@ -45,4 +45,5 @@ def stats_payload(counters: Counters, capture, sink, window_s: float) -> dict[st
         "queue_in_memory": outbox.in_memory if outbox else 0,
         "cpu_temp_c": cpu_temperature(),
         "connected": bool(sink.connected),
+        "delivering": getattr(sink, "delivery_verified", True) is not False,
     }

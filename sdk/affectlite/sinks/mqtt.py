@@ -13,6 +13,13 @@ Topics (``P`` = ``<prefix>/<device_id>``, built in :meth:`MqttSink.topic` and no
                       commands (``text``) answer here
 - ``P/errors``        a command that could not be carried out: which, and why (never a state topic)
 
+Delivery is verified after every connect: MQTT 3.1.1 brokers acknowledge and then silently
+drop a publish their ACL denies (the shipped configuration allows a device to write only under
+its own id, as its user name), so the sink sends a token to ``P/set/_roundtrip`` and expects it
+back on its command subscription. Until it comes back events stay queued (nothing handed to a
+broker that would drop it); if it does not come back within a few seconds the log, the stats and
+the state's ``warnings`` say so, naming the user and the device id, and the check is retried.
+
 Home Assistant discovery goes to ``<discovery_prefix>/device/<device_id>/config`` (one retained
 device message with all its components) and is sent again whenever Home Assistant announces
 itself with ``<discovery_prefix>/status = online``. No image or crop is ever published.
@@ -24,6 +31,7 @@ import collections
 import json
 import logging
 import time
+import uuid
 from typing import Any, Callable
 
 import paho.mqtt.client as paho
@@ -33,6 +41,10 @@ from affectlite import __version__
 from affectlite.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+#: How long the delivery check waits for its token, and how often it tries again after that.
+ROUNDTRIP_WAIT_S = 5.0
+ROUNDTRIP_RETRY_S = 30.0
 
 CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raises ValueError when bad)
 #: Commands that change a setting under another name (``set/pause`` turns ``paused`` on).
@@ -52,6 +64,10 @@ class MqttSink:
         self._settings_sent: dict[str, Any] = {}
         self._resend_settings = False
         self._error_log: dict[str, tuple[float, int]] = {}    # command -> (last logged, not logged since)
+        # Delivery check: None until the token comes back (or not) after a connect.
+        self.delivery_verified: bool | None = None
+        self._token = ""
+        self._token_sent_at = 0.0
         self.outbox = outbox or Outbox(config["queue_path"], config["queue_max_messages"])
         self.connected = False
         self.last_error: str | None = None
@@ -159,6 +175,8 @@ class MqttSink:
         if not self.connected or time.monotonic() - self._connected_at < 0.2:
             return
         self._publish_settings()
+        if not self._check_delivery():
+            return
         room = window - len(self._handed)
         if room <= 0:
             return
@@ -168,6 +186,29 @@ class MqttSink:
                 break
             self._inflight[info.mid] = message.id
             self._handed.add(message.id)
+
+    def _check_delivery(self) -> bool:
+        """True once the broker has been seen to deliver this device's own publish back."""
+        if self.delivery_verified:
+            return True
+        now = time.monotonic()
+        waited = now - self._token_sent_at
+        if self.delivery_verified is None and waited > ROUNDTRIP_WAIT_S:
+            self.delivery_verified = False
+            user = self.config["username"] or "(anonymous)"
+            log.error("MQTT %s:%s accepted the connection but does not deliver this device's messages (a "
+                      "round trip on %s never came back): the broker's ACL probably denies user %s writing under "
+                      "%s/ (the shipped ACL needs mqtt.username = device_id = %r); events stay queued (%d)",
+                      self.config["host"], self.config["port"], self.topic("set/_roundtrip"), user,
+                      self.topic("").rstrip("/"), self.config["device_id"], len(self.outbox))
+        if self.delivery_verified is False and waited > ROUNDTRIP_RETRY_S:
+            self._send_token()
+        return False
+
+    def _send_token(self) -> None:
+        self._token = uuid.uuid4().hex
+        self._token_sent_at = time.monotonic()
+        self.client.publish(self.topic("set/_roundtrip"), self._token, qos=1)
 
     def _publish_settings(self) -> None:
         """Each setting whose value changed since it was last sent (all of them after a connect)."""
@@ -184,7 +225,12 @@ class MqttSink:
 
     def warnings(self) -> list[str]:
         """What a person should know about delivery now (the state's ``warnings``)."""
-        return self.outbox.warnings()
+        found = self.outbox.warnings()
+        if self.delivery_verified is False:
+            found.append(f"MQTT: the broker accepts but does not deliver this device's messages (ACL?): user "
+                         f"{self.config['username'] or '(anonymous)'}, device id {self.config['device_id']}; "
+                         "events are kept queued")
+        return found
 
     # -- paho callbacks (network thread) -------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -204,6 +250,8 @@ class MqttSink:
         if self._state is not None:
             client.publish(self.topic("state"), self._state, qos=1, retain=True)
         self._resend_settings = True            # the loop thread sends them (no lock held into paho)
+        self.delivery_verified = None
+        self._send_token()
         self._connected_at = time.monotonic()
         self.connected = True
         log.info("MQTT connected to %s:%s", self.config["host"], self.config["port"])
@@ -230,6 +278,12 @@ class MqttSink:
                 self._publish_discovery()
             return
         name = message.topic.rsplit("/", 1)[-1]
+        if name == "_roundtrip":
+            if message.payload.decode(errors="replace") == self._token and not self.delivery_verified:
+                if self.delivery_verified is False:
+                    log.warning("MQTT delivery works again: queued events go out")
+                self.delivery_verified = True
+            return
         handler = self.commands.get(name)
         if handler is None:
             self._error(name, f"unknown command; known: {', '.join(sorted(self.commands))}")
@@ -268,22 +322,30 @@ class MqttSink:
 
 
 def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str]:
-    """Connect once as the service would (credentials, TLS) and disconnect: ("accepted", ""),
-    ("refused", reason) or ("unreachable", reason). For ``affectlite doctor``."""
+    """Connect once as the service would (credentials, TLS), send a token round the device's own
+    command topic, and disconnect: ("delivers", ""), ("drops", why) when the broker accepts but
+    does not deliver (an ACL), ("refused", reason) or ("unreachable", reason). For ``doctor``."""
     import threading
 
-    answer: dict[str, str] = {}
-    done = threading.Event()
+    answer: dict[str, tuple[str, str]] = {}
+    connected, echoed = threading.Event(), threading.Event()
+    token = uuid.uuid4().hex
+    topic = f"{config['prefix']}/{config['device_id']}/set/_roundtrip"
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{config['client_id']}-doctor",
                          protocol=paho.MQTTv311, clean_session=True)
     if config["username"]:
         client.username_pw_set(config["username"], config["password"] or None)
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        answer["result"] = ("refused", str(reason_code)) if reason_code.is_failure else ("accepted", "")
-        done.set()
+        if reason_code.is_failure:
+            answer["result"] = ("refused", str(reason_code))
+        else:
+            client.subscribe(topic, qos=1)
+        connected.set()
 
     client.on_connect = on_connect
+    client.on_subscribe = lambda client, userdata, mid, codes, properties: client.publish(topic, token, qos=1)
+    client.on_message = lambda client, userdata, message: message.payload == token.encode() and echoed.set()
     try:
         if config["tls"]:
             client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
@@ -293,9 +355,14 @@ def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str
         return "unreachable", str(exc)
     client.loop_start()
     try:
-        if not done.wait(timeout):
+        if not connected.wait(timeout):
             return "unreachable", f"no answer to CONNECT within {timeout:g} s"
-        return answer["result"]
+        if "result" in answer:
+            return answer["result"]
+        if echoed.wait(timeout):
+            return "delivers", ""
+        return "drops", (f"a message sent to {topic} never came back: the broker's ACL probably denies user "
+                         f"{config['username'] or '(anonymous)'} under {config['prefix']}/{config['device_id']}/")
     finally:
         client.disconnect()
         client.loop_stop()
