@@ -336,3 +336,54 @@ def test_commands_known_unknown_and_failing(broker, tmp_path):
     late = Subscriber(broker.port, ["affectlite/kiosk1/share/state"])      # retained for whoever comes later
     assert wait_for(lambda: late.on("affectlite/kiosk1/share/state") == ['{"v":1,"value":0.25}'])
     late.close()
+
+
+def test_tls_mistakes_get_a_one_line_cause(tmp_path, caplog):
+    """Against a real TLS listener (certificates made by the test): a wrong CA, a wrong host
+    name, a plain client on the TLS port and a TLS client on a plain port each get their cause,
+    in the sink's log and in doctor's probe; a CA file that is not PEM is a configuration error."""
+    from affectlite.sinks.connection_check import why_unreachable
+    from affectlite.sinks.mqtt import probe_broker
+
+    tls = _make_tls(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger = _make_tls(other)                                  # a CA that did not sign the broker's certificate
+    broker = Broker(tmp_path, tls=tls).start()
+    plain = Broker(other).start()
+    try:
+        cases = {
+            "unknown CA": dict(host="127.0.0.1", tls=True, ca_file=str(stranger["ca"])),
+            "host name mismatch": dict(host="127.1", tls=True, ca_file=str(tls["ca"])),     # 127.0.0.1 by another name
+            "TLS expected": dict(host="127.0.0.1", tls=False),
+        }
+        for expected, overrides in cases.items():
+            config = mqtt_config(broker, tmp_path, **overrides)
+            assert expected in why_unreachable(config), expected
+            result, reason = probe_broker(config, timeout=3)
+            assert result == "unreachable" and expected in reason, (expected, reason)
+        config = mqtt_config(plain, tmp_path, host="127.0.0.1", tls=True, ca_file=str(tls["ca"]))
+        assert "does not speak TLS" in why_unreachable(config)
+        assert why_unreachable(mqtt_config(broker, tmp_path, host="127.0.0.1", tls=True, ca_file=str(tls["ca"]))) == ""
+
+        caplog.set_level("WARNING")
+        sink = MqttSink(mqtt_config(broker, tmp_path, host="127.0.0.1", tls=False))   # plain client, TLS port
+        sink.start()
+        assert wait_for(lambda: sink.unreachable >= 1, timeout=15)
+        sink.close()
+        assert "TLS expected" in caplog.text and "TLS expected" in sink.last_error
+    finally:
+        broker.stop()
+        plain.stop()
+    mutual = tmp_path / "mutual"
+    mutual.mkdir()
+    broker = Broker(mutual, tls=tls, extra="require_certificate true\n").start()
+    try:
+        config = mqtt_config(broker, tmp_path, host="127.0.0.1", tls=True, ca_file=str(tls["ca"]))
+        assert "requires a client certificate" in why_unreachable(config)
+    finally:
+        broker.stop()
+    not_pem = tmp_path / "ca.der"
+    not_pem.write_bytes(b"\x30\x82\x01\x0a binary")
+    with pytest.raises(configuration.ConfigError, match="mqtt.ca_file: .* is not a PEM file"):
+        configuration.validate({"mqtt": {"tls": True, "ca_file": str(not_pem)}}, environ={})

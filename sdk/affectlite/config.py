@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from affectlite.classifiers.speech import DEFAULT_MIN_CONFIDENCE as DEFAULT_VOICE_MIN_CONFIDENCE
+from affectlite.sinks.connection_check import check_pem
 
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -221,6 +222,9 @@ def validate(raw: dict[str, Any], environ: dict[str, str] | None = None) -> dict
     for name in ("ca_file", "cert_file", "key_file"):
         if mqtt[name] and not Path(mqtt[name]).expanduser().is_file():
             raise ConfigError(f"mqtt.{name}: {mqtt[name]!r} is not a file")
+        problem = check_pem(mqtt[name], f"mqtt.{name}") if mqtt[name] else ""
+        if problem:
+            raise ConfigError(f"mqtt.{name}: {problem}")
     if not mqtt["device_id"]:
         mqtt["device_id"] = safe_device_id(socket.gethostname())
     if not DEVICE_ID.fullmatch(mqtt["device_id"]):

@@ -73,6 +73,7 @@ class MqttSink:
         self.last_error: str | None = None
         self.connects = 0
         self.refusals = 0
+        self._refused = False                    # the last attempt got a CONNACK refusal
         self.unreachable = 0
         self._connected_at = 0.0
         # Only the thread that calls pump() touches these; paho's network thread just appends the
@@ -236,6 +237,7 @@ class MqttSink:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self.refusals += 1
+            self._refused = True
             self.last_error = f"broker refused the connection: {reason_code}"
             hint = " (check mqtt.username / mqtt.password)" if "authori" in str(reason_code).lower() else ""
             log.error("MQTT %s:%s %s%s; retrying", self.config["host"], self.config["port"], self.last_error, hint)
@@ -257,9 +259,17 @@ class MqttSink:
         log.info("MQTT connected to %s:%s", self.config["host"], self.config["port"])
 
     def _on_connect_fail(self, client, userdata) -> None:
+        self._unreachable()
+
+    def _unreachable(self) -> None:
+        """A connection attempt that got no CONNACK: say why (diagnosed once, then every 20th try,
+        not once a second for hours)."""
         self.unreachable += 1
-        self.last_error = f"broker {self.config['host']}:{self.config['port']} unreachable"
-        if self.unreachable == 1 or self.unreachable % 20 == 0:      # not once a second for hours
+        if self.unreachable == 1 or self.unreachable % 20 == 0:
+            from affectlite.sinks.connection_check import why_unreachable
+
+            cause = why_unreachable(self.config) or "no answer"
+            self.last_error = f"broker {self.config['host']}:{self.config['port']} unreachable: {cause}"
             log.warning("MQTT %s; retrying with backoff, events wait in %s (%d queued)",
                         self.last_error, self.outbox.path, len(self.outbox))
 
@@ -268,6 +278,10 @@ class MqttSink:
         if was_connected and reason_code != 0:       # after a refusal, keep the refusal's reason
             self.last_error = f"disconnected: {reason_code}"
             log.warning("MQTT %s; reconnecting", self.last_error)
+        elif not was_connected and not self._refused:
+            # Closed before any CONNACK (e.g. a plain client on a TLS port): paho reports nothing else.
+            self._unreachable()
+        self._refused = False
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acks.append(mid)
@@ -346,17 +360,19 @@ def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str
     client.on_connect = on_connect
     client.on_subscribe = lambda client, userdata, mid, codes, properties: client.publish(topic, token, qos=1)
     client.on_message = lambda client, userdata, message: message.payload == token.encode() and echoed.set()
+    from affectlite.sinks.connection_check import why_unreachable
+
     try:
         if config["tls"]:
             client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
                            keyfile=config["key_file"] or None)
         client.connect(config["host"], config["port"], keepalive=10)
-    except (OSError, ValueError) as exc:
-        return "unreachable", str(exc)
+    except (OSError, ValueError):
+        return "unreachable", why_unreachable(config) or "no answer"
     client.loop_start()
     try:
         if not connected.wait(timeout):
-            return "unreachable", f"no answer to CONNECT within {timeout:g} s"
+            return "unreachable", why_unreachable(config) or f"no answer to CONNECT within {timeout:g} s"
         if "result" in answer:
             return answer["result"]
         if echoed.wait(timeout):
