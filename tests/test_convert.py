@@ -184,3 +184,27 @@ def test_tf_keras_lstm_becomes_one_fused_int8_op(tmp_path):
     expected = model.predict(x, verbose=0)
     got = tflite_outputs(out, x)
     assert np.abs(got - expected).max() < 0.05
+
+
+def test_a_model_that_scales_its_own_pixels_needs_input_range_0_255(tmp_path, small_faces):
+    """A Rescaling layer at the input means the model wants raw pixels: the default --input-range
+    0,1 would feed it values 255 times too small, so conversion refuses and names the flag."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255.0),
+                              keras.layers.Conv2D(4, 3, strides=2, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    path = tmp_path / "rescaling.keras"
+    model.save(path)
+    out = tmp_path / "rescaling_int8.tflite"
+    with pytest.raises(ValueError, match=r"starts with a Rescaling layer.*--input-range 0,255"):
+        convert(path, out, ConvertOptions(quant="int8"), calibration=small_faces)
+    assert not out.exists()
+    card = convert(path, out, ConvertOptions(quant="int8", value_range=(0.0, 255.0)), calibration=small_faces)
+    assert card.input.value_range == [0.0, 255.0]
+    check = card.converter["agreement"]
+    # An untrained head answers near-uniformly: every input is a near tie, so the top-class share
+    # is "n/a" (None), not "100 % of 0"; the outputs themselves still agree.
+    assert check["clear_inputs"] == 0 and check["same_top_class"] is None
+    assert check["largest_output_difference"] < 0.05

@@ -52,3 +52,25 @@ def test_data_file_with_wrong_shape(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a readable .npz"):
         load_face_npz(path)
+
+
+def test_a_folder_of_class_subfolders(tmp_path, small_faces, tiny_keras_model):
+    """evaluate --data FOLDER with one subfolder per label, as image tools lay data sets out."""
+    from PIL import Image
+
+    from affectlite.labels import EMOTIONS
+    from affectlite_convert.data.images import load_class_folders
+
+    data = load_face_npz(small_faces)
+    for i in range(0, 350, 10):
+        folder = tmp_path / "faces" / EMOTIONS[data.y[i]]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(data.x[i]).save(folder / f"{i}.png")
+    loaded = load_class_folders(tmp_path / "faces", EMOTIONS)
+    assert len(loaded) == 35 and sorted(set(loaded.y)) == sorted(set(data.y[::10]))
+    from_npz = evaluate(tiny_keras_model, type(data)(data.x[::10], data.y[::10], "npz"))
+    from_folders = evaluate(tiny_keras_model, loaded)
+    assert from_folders.n == 35 and (from_folders.confusion == from_npz.confusion).all()   # the same images, read back
+    (tmp_path / "faces" / "bored").mkdir()
+    with pytest.raises(DataError, match="unknown: bored"):
+        load_class_folders(tmp_path / "faces", EMOTIONS)

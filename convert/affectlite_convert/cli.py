@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="input/output tensor type of an int8 model")
     conv.add_argument("--input-shape", type=_shape, help="HxWxC when the model leaves them free")
     conv.add_argument("--input-range", type=_pair, default=(0.0, 1.0),
-                      help="float range the model expects for pixels 0..255 (default 0,1)")
+                      help="float range the model expects for pixels 0..255: 0,1 (pixels / 255), -1,1, or 0,255 "
+                           "for a model that starts with its own Rescaling/Normalization layer (such a model is "
+                           "refused with anything else)")
     conv.add_argument("--labels", type=_labels, help="output labels in order (default: affectlite's seven)")
     conv.add_argument("--calibration-samples", type=int, default=500)
     conv.add_argument("--input-kind", choices=["image", "features"], default="image",
@@ -169,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
               "affectlite-convert evaluate speech_int8.tflite --data ../shared/data/speech"])
     ev.add_argument("models", type=Path, nargs="+", help="Keras or TFLite models; differences are against the first")
     ev.add_argument("--data", type=Path, required=True,
-                    help=".npz with x (uint8 images), y and classes; a RAVDESS folder (speech models, --actors); or "
-                         "the folder of speech corpora (ravdess/, emovo/, turev-db/): a table per corpus on the "
-                         "speakers each model was not trained on")
+                    help=".npz with x (uint8 images), y and classes; a folder of class subfolders of images "
+                         "(angry/, happy/, ...); a RAVDESS folder (speech models, --actors); or the folder of speech "
+                         "corpora (ravdess/, emovo/, turev-db/): a table per corpus on the speakers each model was "
+                         "not trained on")
     ev.add_argument("--votes", type=Path,
                     help="FER+ votes for a FER2013 file, to score against the raters and measure calibration "
                          "(default: ferplus_votes.npz beside --data, when there)")
@@ -362,10 +365,12 @@ def _convert(args) -> int:
           f"{card.input.shape} {card.input.dtype}) and its card {args.out.with_suffix('.json').name} / .md")
     check = card.converter.get("agreement")
     if check:
-        print(f"against the source model on {check['inputs']} calibration inputs: same top class on "
-              f"{100 * check['same_top_class']:.1f} % of the {check['clear_inputs']} without a near tie, "
-              f"largest output difference {check['largest_output_difference']:.3f}")
-        if check["same_top_class"] < 0.9 or check["largest_output_difference"] > 0.25:
+        same = check["same_top_class"]
+        share = "n/a (every input was a near tie)" if same is None else f"{100 * same:.1f} %"
+        print(f"against the source model on {check['inputs']} calibration inputs: same top class on {share} of the "
+              f"{check['clear_inputs']} without a near tie, largest output difference "
+              f"{check['largest_output_difference']:.3f}")
+        if (same is not None and same < 0.9) or check["largest_output_difference"] > 0.25:
             print("WARNING: the converted model often answers differently from its source: check that the "
                   "calibration data is what the model will see, then `affectlite-convert evaluate` both models")
     return 0
@@ -379,9 +384,14 @@ def _evaluate(args) -> int:
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
     args.plots.mkdir(parents=True, exist_ok=True)
-    if args.data.is_dir() and not (args.data / "manifest.csv").exists():
+    if args.data.is_dir() and any((args.data / name / "manifest.csv").exists() for name in ("ravdess", "emovo", "turev-db")):
         return _evaluate_speech_corpora(args)
-    if args.data.is_dir():
+    if args.data.is_dir() and not (args.data / "manifest.csv").exists():
+        from affectlite_convert.data.images import load_class_folders
+
+        data = load_class_folders(args.data, EMOTIONS)
+        run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731
+    elif args.data.is_dir():
         from affectlite_convert.data.speech import load_speech
         from affectlite_convert.evaluate import evaluate_speech
 

@@ -47,6 +47,26 @@ class ConvertOptions:
     notes: list[str] = field(default_factory=list)
 
 
+#: Layers that mean "give me raw pixels": the model scales or normalises them itself.
+SCALING_LAYERS = ("Rescaling", "Normalization")
+
+
+def input_scaling_layer(model: LoadedModel) -> str | None:
+    """The class name of a Rescaling/Normalization layer among the first layers after the input
+    (possibly after a Resizing or an InputLayer), or None. Such a model expects pixels 0..255, and
+    converting it with the default --input-range 0,1 would feed it values 255 times too small."""
+    keras_model = model.keras_model
+    if keras_model is None:
+        return None
+    for layer in keras_model.layers[:4]:
+        name = type(layer).__name__
+        if name in SCALING_LAYERS:
+            return name
+        if name not in ("InputLayer", "Resizing", "CenterCrop"):
+            return None
+    return None
+
+
 def static_input_shape(model: LoadedModel, override: tuple[int, int, int] | None) -> tuple[int, ...]:
     """Batch-1 static shape; free dimensions must be given by ``override``."""
     declared = list(model.input_shape)
@@ -177,7 +197,7 @@ def agreement(model: LoadedModel, content: bytes, samples: np.ndarray, limit: in
     return {
         "inputs": int(len(x)),
         "clear_inputs": int(clear.sum()),          # the source's top two at least 0.05 apart
-        "same_top_class": round(float(same[clear].mean()) if clear.any() else 1.0, 4),
+        "same_top_class": round(float(same[clear].mean()), 4) if clear.any() else None,
         "largest_output_difference": round(float(np.abs(expected - got).max()), 4),
     }
 
@@ -235,6 +255,11 @@ def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = C
     if not out.parent.is_dir():
         raise ValueError(f"{out.parent}: output folder does not exist")
     model = load_model(model_path)
+    scaling = input_scaling_layer(model) if options.input_kind == "image" else None
+    if scaling and tuple(options.value_range) != (0.0, 255.0):
+        raise ValueError(f"{model_path}: the model starts with a {scaling} layer, so it takes raw pixels: convert it "
+                         f"with --input-range 0,255 (given: {options.value_range[0]:g},{options.value_range[1]:g}), "
+                         "or remove the layer and scale pixels with --input-range")
     shape = static_input_shape(model, options.input_shape)
     samples = None
     if options.quant == "int8" and calibration is None:

@@ -68,3 +68,32 @@ def load_images_resized(folder: str | Path, size: tuple[int, int], channels: int
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{path}: cannot read image ({exc})") from exc
     return np.stack(out)
+
+
+def load_class_folders(root: str | Path, labels: tuple[str, ...]):
+    """A labelled face set from a folder of class subfolders (``angry/``, ``happy/``, ...), as
+    image tools lay them out: every image resized to the first one's size, RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    from affectlite_convert.data.faces import FaceSet
+
+    root = Path(root)
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    unknown = [p.name for p in folders if p.name not in labels]
+    if not folders or unknown:
+        raise DataError(f"{root}: expected one subfolder per label ({', '.join(labels)})"
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else "; found none"))
+    images, ys, size = [], [], None
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(path) as img:
+                    img = img.convert("RGB")
+                    size = size or img.size
+                    images.append(np.asarray(img.resize(size, Image.BILINEAR)))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"{path}: cannot read image ({exc})") from exc
+            ys.append(labels.index(folder.name))
+    if not images:
+        raise DataError(f"{root}: no images in the class subfolders")
+    return FaceSet(np.stack(images), np.array(ys, np.int64), str(root))
