@@ -103,3 +103,62 @@ def test_detector_rejects_bad_frames_and_options(frame):
     with BlazeFaceDetector() as detector:
         with pytest.raises(ValueError, match="RGB uint8 frame"):
             detector.detect(frame.astype(np.float32))
+
+
+def reference_crop(frame, face, size, channels, options=AlignOptions()):
+    """The per-pixel numpy warp the C path replaced (bilinear taps on a 2x grid, averaged,
+    border repeated): the sampling the expression model was measured with."""
+    centre_, side, angle = crop_geometry(face, options)
+    factor = int(np.clip(np.ceil(side / size), 1, 2))
+    n = size * factor
+    grid = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5
+    u, v = np.meshgrid(grid * side, grid * side)
+    cos, sin = np.cos(angle), np.sin(angle)
+    xs = np.clip(centre_[0] + u * cos - v * sin - 0.5, 0, frame.shape[1] - 1.001)
+    ys = np.clip(centre_[1] + u * sin + v * cos - 0.5, 0, frame.shape[0] - 1.001)
+    image = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) if channels == 1 else \
+        frame.astype(np.float32)
+    image = image.reshape(frame.shape[0], frame.shape[1], channels)
+    x0, y0 = xs.astype(np.int32), ys.astype(np.int32)
+    x1, y1 = np.minimum(x0 + 1, frame.shape[1] - 1), np.minimum(y0 + 1, frame.shape[0] - 1)
+    fx, fy = (xs - x0)[..., None], (ys - y0)[..., None]
+    sampled = ((image[y0, x0] * (1 - fx) + image[y0, x1] * fx) * (1 - fy)
+               + (image[y1, x0] * (1 - fx) + image[y1, x1] * fx) * fy)
+    if factor > 1:
+        sampled = sampled.reshape(size, factor, size, factor, -1).mean(axis=(1, 3))
+    return np.clip(np.round(sampled), 0, 255).astype(np.uint8)
+
+
+def test_the_c_warp_makes_the_same_crop_as_the_reference(frame, happy_clip):
+    """Mean absolute difference to the per-pixel reference below one grey level on real frames
+    (tilted, near the border, grey and colour), and the same expression on PublicTest faces."""
+    from conftest import read_frames
+
+    frames = read_frames(happy_clip, every=7) + [np.ascontiguousarray(np.rot90(frame)), frame[:, 120:]]
+    with BlazeFaceDetector() as detector:
+        for rgb in frames:
+            for face in detector.detect(rgb):
+                for channels in (1, 3):
+                    ours = aligned_crop(rgb, face, 48, channels).astype(int)
+                    assert ours.shape == (48, 48, channels)
+                    assert np.abs(ours - reference_crop(rgb, face, 48, channels)).mean() < 1.0
+
+
+def test_the_c_warp_classifies_publictest_faces_as_the_reference(publictest_path):
+    from affectlite.classifiers.expression import ExpressionClassifier
+
+    with np.load(publictest_path) as data:
+        faces48 = data["x"][::12][:300]
+    same, total = 0, 0
+    with BlazeFaceDetector() as detector, ExpressionClassifier() as classifier:
+        for face48 in faces48:
+            rgb = np.repeat(np.asarray(Image.fromarray(face48).resize((192, 192), Image.BILINEAR))[..., None], 3, axis=2)
+            rgb = np.pad(rgb, ((32, 32), (32, 32), (0, 0)), mode="edge")
+            found = detector.detect(rgb)
+            if not found:
+                continue
+            total += 1
+            ours = classifier.classify(aligned_crop(rgb, found[0], 48, 1))
+            theirs = classifier.classify(reference_crop(rgb, found[0], 48, 1))
+            same += int(np.argmax(ours) == np.argmax(theirs))
+    assert total > 150 and same / total >= 0.97, (same, total)

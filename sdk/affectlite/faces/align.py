@@ -4,6 +4,7 @@ FER2013 faces are upright and framed from the hairline to the chin. A detector b
 and a head in a kiosk is often tilted, so the crop is rotated onto the eye line, centred a little
 below the eyes and widened by a margin, then sampled with area averaging (bilinear taps on a
 finer grid, averaged down) so that a 200-pixel face shrinks to 48 pixels without aliasing.
+The warp runs in C (Pillow); this module only computes where the crop lies.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectlite.faces.blazeface import Face
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 @dataclass(frozen=True)
 class AlignOptions:
@@ -43,47 +41,41 @@ def crop_geometry(face: Face, options: AlignOptions) -> tuple[np.ndarray, float,
 
 def aligned_crop(frame: np.ndarray, face: Face, size: int, channels: int = 1,
                  options: AlignOptions = AlignOptions()) -> np.ndarray:
-    """A (size, size, channels) uint8 crop; pixels outside the frame repeat the border."""
+    """A (size, size, channels) uint8 crop; pixels outside the frame repeat the border.
+
+    One affine warp in C (Pillow's ``Image.transform``) on the crop's bounding region, at up to
+    twice the output size, then a 2x2 box average (``Image.reduce``): the same area-averaged
+    sampling as a per-pixel warp, at a fraction of the cost per face."""
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
     centre, side, angle = crop_geometry(face, options)
     factor = int(np.clip(np.ceil(side / size), 1, 2))          # supersampling per output pixel
     n = size * factor
-    grid = (np.arange(n, dtype=np.float32) + 0.5) / n - 0.5    # [-0.5, 0.5) across the crop
-    u, v = np.meshgrid(grid * side, grid * side)
-    cos, sin = np.cos(angle), np.sin(angle)
-    xs = centre[0] + u * cos - v * sin - 0.5
-    ys = centre[1] + u * sin + v * cos - 0.5
-
-    # Work on the crop's bounding region only, converted to the output's channels once.
+    cos, sin = float(np.cos(angle)), float(np.sin(angle))
+    # The crop's corners in the frame, to cut out (and if needed pad) only the region it covers.
+    half = side / 2
+    corners_x = centre[0] + np.array([-1, 1, 1, -1]) * half * cos - np.array([-1, -1, 1, 1]) * half * sin
+    corners_y = centre[1] + np.array([-1, 1, 1, -1]) * half * sin + np.array([-1, -1, 1, 1]) * half * cos
+    left, top = int(np.floor(corners_x.min())) - 1, int(np.floor(corners_y.min())) - 1
+    right, bottom = int(np.ceil(corners_x.max())) + 2, int(np.ceil(corners_y.max())) + 2
     h, w = frame.shape[:2]
-    left, top = max(int(xs.min()), 0), max(int(ys.min()), 0)
-    right, bottom = min(int(xs.max()) + 2, w), min(int(ys.max()) + 2, h)
-    if right - left < 2 or bottom - top < 2:                   # the crop lies outside the frame
-        left, top, right, bottom = max(min(left, w - 2), 0), max(min(top, h - 2), 0), w, h
-    region = frame[top:bottom, left:right]
-    if channels == 1:
-        region = region[..., :3].astype(np.float32) @ _LUMA if region.ndim == 3 else region.astype(np.float32)
-        region = region[..., None]
-    elif channels == 3:
-        region = region[..., :3].astype(np.float32)
-    else:
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    sampled = _bilinear(region, xs - left, ys - top)           # (n, n, channels)
+    region = frame[max(top, 0):min(bottom, h), max(left, 0):min(right, w)]
+    if region.size == 0:                                       # the crop lies outside the frame
+        region = frame[max(min(top, h - 1), 0):, max(min(left, w - 1), 0):][:1, :1]
+    pads = (max(0, -top), max(0, bottom - h)), (max(0, -left), max(0, right - w))
+    if any(p for pair in pads for p in pair):
+        region = np.pad(region, pads + ((0, 0),) * (region.ndim - 2), mode="edge")
+    image = Image.fromarray(np.ascontiguousarray(region[..., :3] if region.ndim == 3 else region))
+    image = image.convert("L" if channels == 1 else "RGB")
+    # Output pixel (x, y) samples the region at the crop point ((x + 0.5) / n - 0.5) * side,
+    # rotated by the eye line; Pillow's AFFINE data maps output to input coordinates.
+    step = side / n
+    ox, oy = centre[0] - left, centre[1] - top
+    data = (step * cos, -step * sin, ox - half * cos + half * sin,
+            step * sin, step * cos, oy - half * sin - half * cos)
+    warped = image.transform((n, n), Image.AFFINE, data, resample=Image.BILINEAR)
     if factor > 1:
-        sampled = sampled.reshape(size, factor, size, factor, -1).mean(axis=(1, 3))
-    return np.clip(np.round(sampled), 0, 255).astype(np.uint8)
-
-
-def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Sample float (H, W, C) at float coordinates, clamping to the border."""
-    h, w = image.shape[:2]
-    xs = np.clip(xs, 0, w - 1.001)
-    ys = np.clip(ys, 0, h - 1.001)
-    x0 = xs.astype(np.int32)
-    y0 = ys.astype(np.int32)
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    fx = (xs - x0)[..., None]
-    fy = (ys - y0)[..., None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx
-    bottom = image[y1, x0] * (1 - fx) + image[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+        warped = warped.reduce(factor)
+    return np.asarray(warped).reshape(size, size, channels)
