@@ -21,6 +21,7 @@ import numpy as np
 from affectlite.classifiers.expression import ExpressionClassifier
 from affectlite.faces.align import AlignOptions, aligned_crop
 from affectlite.faces.blazeface import BlazeFaceDetector, Face
+from affectlite.faces.follow import FaceFollower, FollowOptions
 from affectlite.fusion.late import late_fusion
 from affectlite.labels import EMOTIONS, VALENCE, Valence
 from affectlite.runtime.edgetpu import MODES, EdgeTpuMode
@@ -45,6 +46,9 @@ class RecognizerOptions:
     edgetpu: EdgeTpuMode = "off"
     edgetpu_device: str | None = None
     align: AlignOptions = field(default_factory=AlignOptions)
+    #: Videos and cameras: run the face detector on every N-th frame and follow the faces in
+    #: between (a face whose crop changes a lot is detected again at once).
+    detect_every: int = 1
     #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
     speech_model: str | Path | None = None
 
@@ -53,8 +57,8 @@ class RecognizerOptions:
             raise ValueError(f"detector must be 'short' or 'full', got {self.detector!r}")
         if not 0 < self.min_face_score < 1:
             raise ValueError(f"min_face_score must be in (0, 1), got {self.min_face_score}")
-        if self.max_faces < 1 or self.min_face_size < 1 or self.num_threads < 1:
-            raise ValueError("max_faces, min_face_size and num_threads must be >= 1")
+        if self.max_faces < 1 or self.min_face_size < 1 or self.num_threads < 1 or self.detect_every < 1:
+            raise ValueError("max_faces, min_face_size, num_threads and detect_every must be >= 1")
         if self.edgetpu not in MODES:
             raise ValueError(f"edgetpu must be one of {MODES}, got {self.edgetpu!r}")
 
@@ -108,26 +112,42 @@ class EmotionRecognizer:
     def create_from_options(cls, options: RecognizerOptions) -> "EmotionRecognizer":
         return cls(options)
 
-    def face_crops(self, rgb: np.ndarray, size: int | None = None,
-                   channels: int | None = None) -> list[tuple[Face, np.ndarray]]:
-        """Every usable face, largest first, with its aligned crop (by default as the expression
-        model takes it; another model's size and channels for tools such as explanations)."""
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Every usable face, largest first (too small ones and those beyond ``max_faces`` left out)."""
         faces = [f for f in self.detector.detect(rgb) if min(f.width, f.height) >= self.options.min_face_size]
-        faces = sorted(faces, key=lambda f: f.width * f.height, reverse=True)[: self.options.max_faces]
+        return sorted(faces, key=lambda f: f.width * f.height, reverse=True)[: self.options.max_faces]
+
+    def face_crops(self, rgb: np.ndarray, size: int | None = None, channels: int | None = None,
+                   follower: FaceFollower | None = None) -> list[tuple[Face, np.ndarray]]:
+        """Every usable face, largest first, with its aligned crop (by default as the expression
+        model takes it; another model's size and channels for tools such as explanations). With a
+        ``follower`` the detector runs only on some frames (see :mod:`affectlite.faces.follow`)."""
         size = size or self.classifier.input_size[0]
         channels = channels or self.classifier.channels
-        return [(face, aligned_crop(rgb, face, size, channels, self.options.align)) for face in faces]
 
-    def analyze_image(self, image, tracker: IouTracker | None = None) -> list[FaceEmotion]:
+        def crop(frame: np.ndarray, face: Face) -> np.ndarray:
+            return aligned_crop(frame, face, size, channels, self.options.align)
+
+        if follower is not None:
+            return follower.crops(rgb, crop)
+        return [(face, crop(rgb, face)) for face in self.detect(rgb)]
+
+    def follower(self) -> FaceFollower:
+        """A follower for one video or camera, with the options' ``detect_every``."""
+        return FaceFollower(self.detect, FollowOptions(self.options.detect_every))
+
+    def analyze_image(self, image, tracker: IouTracker | None = None,
+                      follower: FaceFollower | None = None) -> list[FaceEmotion]:
         """Every face in an image, largest first; an image without faces gives []. ``image``: a
-        path, a PIL image, or an RGB (or grayscale, RGBA) uint8 array."""
+        path, a PIL image, or an RGB (or grayscale, RGBA) uint8 array. For the frames of one video
+        or camera, a ``tracker`` keeps track ids and a ``follower`` skips detection on some frames."""
         rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 \
             and image.dtype == np.uint8 else as_rgb(image)
-        crops = self.face_crops(rgb)
+        crops = self.face_crops(rgb, follower=follower)
         track_ids = tracker.update([f.box for f, _ in crops]) if tracker is not None else [None] * len(crops)
         results = []
-        for (face, crop), track_id in zip(crops, track_ids):
-            probs = self.classifier.classify(crop)
+        all_probs = self.classifier.classify_many([crop for _, crop in crops])
+        for (face, _), track_id, probs in zip(crops, track_ids, all_probs):
             emotion = EMOTIONS[int(np.argmax(probs))]
             results.append(FaceEmotion(
                 box=face.box, score=face.score,
@@ -143,9 +163,9 @@ class EmotionRecognizer:
         voice and each face's fused result (face and voice weighed by their models' measured
         reliability and their confidence)."""
         voice_at = self._voice_timeline(path) if listen else None
-        tracker = IouTracker()
+        tracker, follower = IouTracker(), self.follower()
         for frame in read_video(path, every=every, fps=fps):
-            faces = self.analyze_image(frame.rgb, tracker)
+            faces = self.analyze_image(frame.rgb, tracker, follower)
             kept = frame.rgb if keep_frames else None
             if voice_at is None:
                 yield FrameResult(frame.index, frame.timestamp, faces, kept)
@@ -171,7 +191,7 @@ class EmotionRecognizer:
         from affectlite.capture import LatestFrame
 
         capture = LatestFrame(source).start()
-        tracker = IouTracker()
+        tracker, follower = IouTracker(), self.follower()
         interval = 1.0 / max_fps if max_fps else 0.0
         next_due = 0.0
         try:
@@ -186,7 +206,7 @@ class EmotionRecognizer:
                 if time.monotonic() < next_due:
                     continue
                 next_due = time.monotonic() + interval
-                yield FrameResult(frame.number, frame.captured_at, self.analyze_image(frame.rgb, tracker))
+                yield FrameResult(frame.number, frame.captured_at, self.analyze_image(frame.rgb, tracker, follower))
         finally:
             capture.stop()
 

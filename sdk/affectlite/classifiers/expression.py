@@ -32,6 +32,9 @@ class ExpressionClassifier:
             raise ValueError(f"{card_file}: not an image model (input {self.card.input.shape}, {self.card.input.color})")
         self.placement = place_model(model_path, edgetpu, edgetpu_device)
         self._interpreter = make_interpreter(self.placement.model, num_threads, self.placement.delegates)
+        self._model_path, self._num_threads = model_path, num_threads
+        self._batched = None                 # a second interpreter, resized to the frame's face count
+        self._batch_size = 0
         details = adapters.input_details(self._interpreter)
         if [int(d) for d in details["shape"]] != self.card.input.shape:
             raise ValueError(f"{model_path}: the model's input {list(details['shape'])} does not match its card "
@@ -52,8 +55,28 @@ class ExpressionClassifier:
         probs = adapters.run(self._interpreter, values)[0]
         return reorder_probabilities(probs, self.card.labels) if self._reorder else probs
 
+    def classify_many(self, crops: list[np.ndarray]) -> np.ndarray:
+        """(N, 7) probabilities for N crops in one interpreter call (the input's batch dimension
+        resized to N); one call per crop where a single face is faster that way, and on the Edge
+        TPU, whose compiled models take batch 1."""
+        if len(crops) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32)
+        if len(crops) == 1 or self.placement.on_edgetpu:
+            return np.stack([self.classify(crop) for crop in crops])
+        if self._batched is None:
+            self._batched = make_interpreter(self._model_path, self._num_threads)
+        if len(crops) != self._batch_size:
+            index = adapters.input_details(self._batched)["index"]
+            self._batched.resize_tensor_input(index, [len(crops), self.height, self.width, self.channels])
+            self._batched.allocate_tensors()
+            self._batch_size = len(crops)
+        values = np.stack(crops).reshape(len(crops), self.height, self.width, self.channels).astype(np.float32)
+        probs = adapters.run(self._batched, values * self._scale + self._offset)
+        return reorder_probabilities(probs, self.card.labels) if self._reorder else probs
+
     def close(self) -> None:
         self._interpreter = None
+        self._batched = None
 
     def __enter__(self) -> "ExpressionClassifier":
         return self

@@ -48,9 +48,10 @@ class Service:
         self.recognizer = EmotionRecognizer(RecognizerOptions(
             expression_model=r["model"] or None, detector=r["detector"], min_face_score=r["min_face_score"],
             min_face_size=r["min_face_size"], max_faces=r["max_faces"], num_threads=r["threads"],
-            edgetpu=r["edgetpu"], edgetpu_device=r["edgetpu_device"] or None,
+            edgetpu=r["edgetpu"], edgetpu_device=r["edgetpu_device"] or None, detect_every=r["detect_every"],
         ))
         self.tracker = IouTracker()
+        self.follower = self.recognizer.follower()
         self.states = StateTracker(StateOptions(**config["states"]), AlertOptions(**config["alerts"]))
         self.listener = None
         if config["audio"]["enabled"]:
@@ -179,7 +180,7 @@ class Service:
         self._publish(self.states.update(now, []) if not self.privacy else [], now)
 
     def _analyse(self, frame) -> None:
-        faces = self.recognizer.analyze_image(frame.rgb, self.tracker)
+        faces = self.recognizer.analyze_image(frame.rgb, self.tracker, self.follower)
         done = time.monotonic()
         self.counters.analysed += 1
         self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
