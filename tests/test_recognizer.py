@@ -138,3 +138,17 @@ def test_an_oversized_image_is_refused_and_the_batch_goes_on(tmp_path, frame, ca
     assert "a_bomb.png: over the 64 MP limit for one image, refused undecoded" in captured.err
     assert "b_large.png: 10000x8000 is 80 megapixels, over the 64 MP limit" in captured.err
     assert "2 of 3 file(s) failed" in captured.err and "c_face.png" in captured.out
+
+
+def test_faces_classified_together_match_one_by_one(publictest_path):
+    """One interpreter call for all faces of a frame gives exactly the per-face answers, for
+    every batch size a crowd brings (and back to one)."""
+    from affectlite.classifiers.expression import ExpressionClassifier
+
+    with np.load(publictest_path) as data:
+        crops = list(data["x"][:20, ..., None])
+    with ExpressionClassifier() as classifier:
+        one_by_one = np.stack([classifier.classify(c) for c in crops])
+        for n in (5, 20, 3, 1, 10):
+            assert np.array_equal(classifier.classify_many(crops[:n]), one_by_one[:n])
+        assert classifier.classify_many([]).shape == (0, 7)
