@@ -2,7 +2,8 @@
 
 For each clip: the label in its name, the face model's majority emotion over the frames, the
 speech model's emotion over the voiced windows of its sound track, the late fusion of the
-two clip-level means, and the bundled fusion LSTM (mean of its answers over every 2 s window of
+two clip-level means (each weighed by its model's measured reliability and its confidence; a
+voice below [audio] min_confidence counts as none), and the bundled fusion LSTM (mean of its answers over every 2 s window of
 0.25 s steps, the steps built as `train fusion --av-corpus` builds them).
 
     python benchmarks/crema_d_clips.py
@@ -16,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from affectlite import EMOTIONS, EmotionRecognizer
-from affectlite.classifiers.speech import SpeechClassifier
-from affectlite.fusion.late import late_fusion
+from affectlite.classifiers.speech import DEFAULT_MIN_CONFIDENCE, SpeechClassifier
+from affectlite.fusion.late import late_fusion, reliability_from_cards
 from affectlite.fusion.sequence import SequenceFusion
 from affectlite.sources.audio import read_video_audio
 from affectlite_convert.data.av_corpus import clip_steps, sequences_from_steps
@@ -31,14 +32,17 @@ def main() -> None:
           f"{'LSTM':<8}")
     hits = collections.Counter()
     lstm = SequenceFusion("bundled")
-    with EmotionRecognizer() as recognizer, SpeechClassifier() as speech:
+    with EmotionRecognizer() as recognizer, SpeechClassifier(min_confidence=DEFAULT_MIN_CONFIDENCE) as speech:
+        reliability = reliability_from_cards(recognizer.classifier.card, speech.card)
+        print(f"late fusion weights: reliability face {reliability.face:.3f}, voice {reliability.voice:.3f} "
+              f"(from the model cards) x each one's confidence; voice below {DEFAULT_MIN_CONFIDENCE} counts as none\n")
         for clip in sorted(CLIPS.glob("*.flv")):
             label = LABELS[clip.stem.split("_")[2]]
             faces = [f for frame in recognizer.analyze_video(clip) for f in frame.faces]
             votes = collections.Counter(f.emotion for f in faces)
             face_mean = np.mean([[f.probabilities[e] for e in EMOTIONS] for f in faces], axis=0)
             voice_mean, windows, _ = speech.classify(read_video_audio(clip))
-            fused = late_fusion(face_mean, voice_mean)
+            fused = late_fusion(face_mean, voice_mean, reliability)
             face_top, n = votes.most_common(1)[0]
             voice_top = EMOTIONS[int(np.argmax(voice_mean))] if voice_mean is not None else "no speech"
             fused_top = EMOTIONS[int(np.argmax(fused))]
