@@ -42,7 +42,11 @@ def test_conversion_matches_the_keras_model(tmp_path, tiny_keras_model, small_fa
     assert card.input.shape == [1, 48, 48, 1]
     if quant == "int8":      # measured at conversion on the calibration inputs, and kept in the card
         check = card.converter["agreement"]
-        assert check["inputs"] == 100 and check["same_top_class"] >= 0.9
+        assert check["inputs"] == 100
+        # the tiny model is unsure of most faces: its share is measured on the clear ones only,
+        # and "n/a" (None) when there are none, never "100 % of 0"
+        assert (check["same_top_class"] is None) == (check["clear_inputs"] == 0)
+        assert check["same_top_class"] is None or check["same_top_class"] >= 0.9
         assert check["largest_output_difference"] < tolerance
     else:
         assert "agreement" not in card.converter                    # no calibration inputs given
