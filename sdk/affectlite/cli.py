@@ -111,6 +111,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also try this configuration as `run` would: open its camera (or file) and microphone, "
                              "load its models where they will run, connect to its broker; exit 1 if it cannot run")
     doctor.add_argument("--json", action="store_true", help="the report as JSON (ok, problems, sections)")
+
+    fleet = sub.add_parser("fleet", help="many devices: a live table of every device on a broker, and their history",
+                           formatter_class=HelpFormatter, parents=common,
+                           epilog=examples("affectlite fleet watch --host central.lan --user fleet --db fleet.sqlite3",
+                                           "affectlite fleet watch --db postgresql://fleet@db/affectlite",
+                                           "affectlite fleet report alerts --db fleet.sqlite3 > alerts.csv"))
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    watch = fleet_sub.add_parser("watch", help="follow every device: live table (JSON Lines when not a terminal), "
+                                               "events, state changes and stats stored", formatter_class=HelpFormatter)
+    watch.add_argument("--host", default="localhost", help="the broker: a site's, or a central one fed by site bridges")
+    watch.add_argument("--port", type=int, default=1883, help="broker port")
+    watch.add_argument("--user", default="", help="MQTT user name (e.g. fleet at a central broker)")
+    watch.add_argument("--password-env", default="AFFECTLITE_FLEET_PASSWORD",
+                       help="environment variable holding the password")
+    watch.add_argument("--ca-file", default="", help="CA certificate (PEM) for a TLS broker")
+    watch.add_argument("--client-id", default="affectlite-fleet",
+                       help="MQTT client id of the persistent session: keep it to lose nothing across restarts")
+    watch.add_argument("--db", default="~/.local/state/affectlite/fleet.sqlite3",
+                       help="SQLite file, or a postgresql:// URL")
+    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    report = fleet_sub.add_parser("report", help="history as CSV: alerts per device per day, share of time per "
+                                                 "emotion and valence, offline periods", formatter_class=HelpFormatter)
+    report.add_argument("question", choices=["alerts", "emotions", "offline"], help="what to answer")
+    report.add_argument("--db", default="~/.local/state/affectlite/fleet.sqlite3",
+                        help="SQLite file, or a postgresql:// URL")
     return parser
 
 
@@ -271,11 +296,37 @@ def _doctor(args) -> int:
     return 0 if ok else 1
 
 
+def _fleet(args) -> int:
+    import csv
+    import os
+    import signal
+
+    from affectlite.fleet.store import open_store
+
+    store = open_store(args.db)
+    try:
+        if args.fleet_command == "report":
+            from affectlite.fleet.reports import REPORTS
+
+            csv.writer(sys.stdout).writerows(REPORTS[args.question](store))
+            return 0
+        from affectlite.fleet.watch import BrokerOptions, FleetWatcher
+
+        watcher = FleetWatcher(BrokerOptions(args.host, args.port, args.user, os.environ.get(args.password_env, ""),
+                                             args.ca_file, args.client_id), store)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: watcher.stop())
+        watcher.run(args.duration)
+        return 0
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     set_verbosity(args)
     try:
-        return {"analyze": _analyze, "run": _run, "doctor": _doctor}[args.command](args)
+        return {"analyze": _analyze, "run": _run, "doctor": _doctor, "fleet": _fleet}[args.command](args)
     except ValueError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

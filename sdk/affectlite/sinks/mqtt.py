@@ -1,4 +1,4 @@
-"""MQTT publishing in the manner of Frigate; the only module that imports paho-mqtt.
+"""MQTT publishing in the manner of Frigate; the service's only module that imports paho-mqtt.
 
 Topics (``P`` = ``<prefix>/<device_id>``, built in :meth:`MqttSink.topic` and nowhere else):
 

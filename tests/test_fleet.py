@@ -1,0 +1,146 @@
+"""The fleet: every device on a broker followed into a real database, killed and restarted
+without losing or doubling an event, and history questions answered as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+
+from affectlite import config as configuration
+from affectlite.fleet.reports import alerts_per_day, offline_periods, time_shares
+from affectlite.fleet.store import open_store
+from affectlite.fleet.topics import Route, parse
+from affectlite.sinks.mqtt import MqttSink
+from broker import wait_for
+
+
+def test_topics_of_a_site_broker_and_of_a_central_one():
+    assert parse("affectlite/lobby-1/events") == Route("", "lobby-1", "events")
+    assert parse("sites/shop-7/affectlite/till/state") == Route("shop-7", "till", "state")
+    assert parse("affectlite/lobby-1/set/privacy") is None and parse("homeassistant/status") is None
+
+
+def event(n: int, kind: str = "face_appeared", **extra) -> dict:
+    return {"v": 1, "id": f"{n:032x}", "type": kind, "time": 1_790_000_000.0 + n, "track_id": n, **extra}
+
+
+def test_the_store_keeps_each_event_once_and_state_changes_only(tmp_path):
+    store = open_store(tmp_path / "fleet.sqlite3")
+    route = Route("", "hall", "events")
+    for n in (1, 2, 2, 3, 1):                                   # QoS 1 redelivery
+        store.add(route, json.dumps(event(n)).encode(), 0.0)
+    store.flush()
+    assert store.count("events") == 3
+    state = {"v": 1, "time": 1_790_000_000.0, "people": 1, "dominant_emotion": "happy", "valence": "positive",
+             "alert_active": False, "persons": []}
+    for t, emotion in ((0, "happy"), (5, "happy"), (10, "sad"), (40, "sad")):   # refreshes are not changes
+        store.add(Route("", "hall", "state"), json.dumps(state | {"time": 1_790_000_000.0 + t,
+                                                                  "dominant_emotion": emotion,
+                                                                  "valence": "positive" if emotion == "happy" else "negative"}).encode(), 0.0)
+    store.add(Route("", "hall", "state"), b"not json", 0.0)
+    store.flush()
+    assert store.count("states") == 2
+    shares = time_shares(store, until=1_790_000_000.0 + 40)
+    assert ["", "hall", "emotion", "happy", 0.25] in shares and ["", "hall", "valence", "negative", 0.75] in shares
+    store.close()
+
+
+def start_fleet(command: list[str]) -> subprocess.Popen:
+    """The fleet process, returned once it says it is listening (its subscription confirmed)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = process.stderr.readline()
+    assert "listening on" in line, line + process.stderr.read()
+    return process
+
+
+def test_a_killed_fleet_loses_nothing_and_doubles_nothing(broker, tmp_path):
+    """`affectlite fleet watch` as a child process with a persistent session: events keep coming
+    from a device while the fleet is killed (SIGKILL) and restarted; every event is stored once."""
+    db = tmp_path / "fleet.sqlite3"
+    command = [sys.executable, "-m", "affectlite.cli", "fleet", "watch", "--port", str(broker.port), "--db", str(db),
+               "--client-id", "fleet-test"]
+    device = MqttSink(configuration.validate({"mqtt": {"port": broker.port, "device_id": "hall",
+                                                       "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"])
+    device.start()
+    fleet = start_fleet(command)
+    try:
+        assert wait_for(lambda: device.connected)
+        store = open_store(db)
+        for n in range(1, 51):
+            device.publish_event(event(n))
+        assert wait_for(lambda: device.pump() or store.count("events") == 50, timeout=30)
+        fleet.send_signal(signal.SIGKILL)
+        fleet.wait()
+        for n in range(51, 101):                                  # while the fleet is down
+            device.publish_event(event(n, "alert", alert="negative_valence") if n % 10 == 0 else event(n))
+        assert wait_for(lambda: device.pump() or device.pending == 0, timeout=20)
+        fleet = start_fleet(command)
+        assert wait_for(lambda: store.count("events") == 100, timeout=30), store.count("events")
+        ids = [row[0] for row in store.query("SELECT track_id FROM events ORDER BY time")]
+        assert ids == list(range(1, 101))
+        rows = alerts_per_day(store)
+        assert rows[0] == ["site", "device", "day", "alert", "count"] and rows[1][1:] == ["hall", rows[1][2],
+                                                                                          "negative_valence", 5]
+        store.close()
+    finally:
+        fleet.send_signal(signal.SIGTERM)
+        fleet.wait(timeout=20)
+        device.close()
+
+
+def test_report_command_and_offline_periods(tmp_path, capsys):
+    from affectlite.cli import main
+
+    db = tmp_path / "fleet.sqlite3"
+    store = open_store(db)
+    for t, what in ((100.0, b"online"), (200.0, b"offline"), (260.0, b"online"), (300.0, b"offline")):
+        store.add(Route("shop", "till", "availability"), what, t)
+    store.close()
+    assert main(["fleet", "report", "offline", "--db", str(db)]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["site", "device", "offline_at", "back_at", "offline_s"]
+    assert rows[1][:2] == ["shop", "till"] and rows[1][4] == "60.0"
+    assert rows[2][3] == ""                                      # still offline
+    assert offline_periods(open_store(db))[1:] == [[r[0], r[1], r[2], r[3], float(r[4]) if r[4] else ""] for r in rows[1:]]
+
+
+def test_the_live_view_lists_every_device_and_prints_json_lines_when_not_a_terminal(broker, tmp_path):
+    from affectlite.fleet.watch import BrokerOptions, FleetWatcher
+
+    out = io.StringIO()
+    watcher = FleetWatcher(BrokerOptions(port=broker.port, client_id="fleet-view"), open_store(tmp_path / "f.sqlite3"),
+                           out=out)
+    runner = threading.Thread(target=watcher.run, kwargs={"duration": 20})
+    runner.start()
+    devices = []
+    try:
+        assert watcher.connected.wait(10)
+        for name in ("hall", "door"):
+            sink = MqttSink(configuration.validate({"mqtt": {"port": broker.port, "device_id": name,
+                                                             "queue_path": str(tmp_path / f"{name}.sqlite3")}},
+                                                   environ={})["mqtt"])
+            sink.start()
+            devices.append(sink)
+        assert wait_for(lambda: all(d.connected for d in devices))
+        devices[0].publish_state({"v": 1, "time": 1.0, "people": 2, "dominant_emotion": "happy", "valence": "positive",
+                                  "alert_active": True, "persons": [{"track_id": 4, "state": "happy"}]})
+        devices[0].publish_stats({"v": 1, "inference_fps": 14.9, "latency_ms": {"p95": 8.5}, "queued_messages": 0,
+                                  "cpu_temp_c": 51.0})
+        assert wait_for(lambda: ("hall" in out.getvalue() and "door" in out.getvalue()
+                                 and '"fps": 14.9' in out.getvalue()), timeout=10)
+        hall = watcher.view.devices[("", "hall")]
+        assert hall.online and hall.people == 2 and hall.alert and hall.states == "#4 happy" and hall.p95_ms == 8.5
+        table = watcher.view.table(hall.last_seen)
+        assert "hall" in table and "door" in table and "#4 happy" in table
+        for line in out.getvalue().splitlines():
+            json.loads(line)                                      # JSON Lines, one object per line
+    finally:
+        watcher.stop()
+        runner.join(timeout=10)
+        for sink in devices:
+            sink.close()
