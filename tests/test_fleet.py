@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
+
+import pytest
 
 from affectlite import config as configuration
 from affectlite.fleet.reports import alerts_per_day, offline_periods, time_shares
@@ -144,3 +147,64 @@ def test_the_live_view_lists_every_device_and_prints_json_lines_when_not_a_termi
         runner.join(timeout=10)
         for sink in devices:
             sink.close()
+
+
+def _postgres_binaries():
+    import glob
+    import shutil
+
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        return folder
+    return str(__import__("pathlib").Path(shutil.which("initdb")).parent) if shutil.which("initdb") else None
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """A real PostgreSQL server on a free loopback port with its own data directory (run as the
+    'postgres' user when the tests run as root, since the server refuses root)."""
+    import getpass
+    import shutil
+
+    from broker import free_port
+
+    binaries = _postgres_binaries()
+    if binaries is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries missing (apt-get install postgresql)")
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="affectlite-pg-"))      # outside pytest's root-only tmp tree
+    data = home / "pgdata"
+    data.mkdir()
+    as_user = []
+    if getpass.getuser() == "root":
+        shutil.chown(home, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run(as_user + [f"{binaries}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres"], check=True,
+                   capture_output=True)
+    subprocess.run(as_user + [f"{binaries}/pg_ctl", "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                              f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(as_user + [f"{binaries}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_same_store_in_postgresql(postgres):
+    store = open_store(postgres)
+    route = Route("shop", "till", "events")
+    for n in (1, 2, 2, 3, 1):
+        store.add(route, json.dumps(event(n, "alert", alert="negative_share") if n == 3 else event(n)).encode(), 0.0)
+    store.flush()
+    assert store.count("events") == 3
+    assert alerts_per_day(store)[1][1:] == ["till", alerts_per_day(store)[1][2], "negative_share", 1]
+    store.close()
+    again = open_store(postgres)                                  # the schema exists: created once
+    assert again.count("events") == 3
+    again.close()
