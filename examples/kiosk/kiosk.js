@@ -13,9 +13,13 @@ const settings = {
 
 const $ = (id) => document.getElementById(id);
 const devices = new Map();   // device id -> {online, state}
+// A device that died while the broker was down leaves its last state retained: a state older
+// than this (its "time" against this screen's clock) is not shown as current.
+const STALE_S = 60;
+const fresh = (state) => typeof state.time !== "number" || Date.now() / 1000 - state.time < STALE_S;
 
 function render() {
-  const online = [...devices.entries()].filter(([, d]) => d.online && d.state);
+  const online = [...devices.entries()].filter(([, d]) => d.online && d.state && fresh(d.state));
   $("device").textContent = settings.device === "+" ? `${settings.prefix} (${online.length} online)` : settings.device;
   const states = online.map(([, d]) => d.state);
   const privacy = states.some((s) => s.privacy);
@@ -62,3 +66,4 @@ client.on("message", (name, payload) => {
   devices.set(device, entry);
   render();
 });
+setInterval(render, 5000);   // states age even when no message comes
