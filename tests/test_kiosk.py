@@ -104,3 +104,33 @@ def test_kiosk_shows_the_mood_of_the_people_in_view(ws_broker, kiosk_server, bro
     # A clean stop publishes 'offline': the screen says so rather than showing a stale mood.
     assert wait_for(lambda: text(browser, "mood") == "offline", timeout=15)
     assert browser.find_element("tag name", "body").get_attribute("class") == "valence-none"
+
+
+def test_a_stale_retained_state_is_not_shown_as_current(ws_broker, kiosk_server, browser):
+    """A device that died while the broker was down leaves 'online' and its last state retained;
+    the state's time tells the screen it is stale."""
+    import json
+    import time
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    publisher = paho.Client(CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", ws_broker.port)
+    publisher.loop_start()
+    state = {"v": 1, "people": 1, "paused": False, "privacy": False, "dominant_emotion": "happy", "valence": "positive",
+             "alert_active": False, "warnings": [],
+             "persons": [{"track_id": 1, "state": "happy", "valence": "positive", "since_s": 3.0, "in_view_s": 9.0,
+                          "probabilities": {}}]}
+    publisher.publish("affectlite/hall/availability", "online", qos=1, retain=True).wait_for_publish(5)
+    publisher.publish("affectlite/hall/state", json.dumps(state | {"time": time.time() - 3600}), qos=1,
+                      retain=True).wait_for_publish(5)
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=hall")
+    assert wait_for(lambda: text(browser, "status") == "connected", timeout=15)
+    wait_for(lambda: False, timeout=1.0)
+    assert text(browser, "mood") == "offline"                     # an hour old: not the mood of now
+    publisher.publish("affectlite/hall/state", json.dumps(state | {"time": time.time()}), qos=1,
+                      retain=True).wait_for_publish(5)
+    assert wait_for(lambda: text(browser, "mood") == "happy", timeout=10)
+    publisher.loop_stop()
+    publisher.disconnect()
