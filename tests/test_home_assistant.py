@@ -128,3 +128,26 @@ def test_device_ids_that_home_assistant_would_ignore_are_refused():
         configuration.validate({"mqtt": {"device_id": "Lobby Pi.local"}}, environ={})
     assert configuration.safe_device_id("Lobby Pi.local") == "lobby-pi"
     assert configuration.validate({"mqtt": {"device_id": "lobby-pi_2"}}, environ={})["mqtt"]["device_id"] == "lobby-pi_2"
+
+
+def test_the_walkthrough_automation_is_current_syntax_and_handles_both_alerts():
+    """The YAML in examples/alerts/home_assistant.md: today's triggers:/actions: syntax, and its
+    message rendered for a person's alert and for a room's (no track id, no held_s)."""
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[1] / "examples" / "alerts" / "home_assistant.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    automation = yaml.safe_load("\n".join(line[3:] for line in block.splitlines()))["automation"][0]
+    assert set(automation) == {"alias", "triggers", "actions"}
+    trigger, action = automation["triggers"][0], automation["actions"][0]
+    assert trigger["trigger"] == "mqtt" and trigger["payload"] == "alert" and action["action"].startswith("notify.")
+    environment = jinja2.Environment()
+    message = environment.from_string(action["data"]["message"])
+    person = {"type": "alert", "alert": "negative_valence", "track_id": 3, "held_s": 6.4}
+    room = {"type": "alert", "alert": "negative_share", "share": 0.667, "people": 3, "track_ids": [1, 2]}
+    assert " ".join(message.render(trigger={"payload_json": person}).split()) == "person 3 has looked upset for 6 s"
+    assert " ".join(message.render(trigger={"payload_json": room}).split()) == \
+        "67 % of the 3 people in view look upset"
+    assert render(trigger["value_template"], json.dumps(room)) == "alert"
