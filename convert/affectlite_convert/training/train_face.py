@@ -165,7 +165,8 @@ def train_face(
     votes_path: str | Path | None = None,
 ) -> Path:
     """Train (or resume) a run; returns the path of ``final.keras``. With ``labels="ferplus"``
-    the run's state also gets the fitted ``temperature`` (see :func:`export_for_deployment`)."""
+    the run's state also gets the ``temperature`` fitted on the held-out images against the
+    raters' majority (see :func:`export_for_deployment`)."""
     import keras
 
     if recipe.labels not in ("fer2013", "ferplus"):
@@ -217,12 +218,13 @@ def train_face(
                        f"{recipe.label_mix:g}; contempt, unknown and NF votes dropped; images whose majority is "
                        "contempt, unknown or NF (or without votes) left out"}
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
-    if holdout is not None:
+    if holdout is not None and "temperature" not in run.state:
         trained = keras.models.load_model(final, compile=False)
         probs = trained.predict(_as_float_images(holdout.x), batch_size=512, verbose=0)
-        run.state["temperature"] = fit_temperature(probs, holdout.votes.distribution())
+        run.state["temperature"] = fit_temperature(probs, np.eye(len(EMOTIONS))[holdout.votes.majority()])
         run.state["data"]["temperature_fitted_on"] = (
-            f"{len(holdout)} training images held out of training (seed {recipe.seed}), against their vote distributions")
+            f"{len(holdout)} training images held out of training (seed {recipe.seed}), against the raters' majority "
+            "(so that a top-class probability of 0.7 means the raters' majority agrees about 70 % of the time)")
         run.save_state()
     return final
 
