@@ -22,14 +22,17 @@ BACKGROUND[:10, :10] = BACKGROUND[:10, -10:] = BACKGROUND[-10:, :10] = BACKGROUN
 
 @pytest.fixture(scope="module")
 def clearly_happy(publictest_path):
-    """The five PublicTest faces labelled happy that the shipped model is surest are happy."""
+    """Five PublicTest faces labelled happy that the shipped model calls happy clearly but not
+    with a saturated probability: an int8 output at 255/256 cannot drop where a patch covers the
+    mouth, so occlusion shows nothing there (see docs/explanations.md)."""
     with np.load(publictest_path) as data:
         x, y = data["x"], data["y"]
     classifier = ExpressionClassifier()
-    candidates = np.where(y == HAPPY)[0][:80]
-    sureness = [classifier.classify(x[i][..., None])[HAPPY] for i in candidates]
-    chosen = candidates[np.argsort(sureness)[::-1][:5]]
-    assert min(sureness) < 0.9 < max(sureness)
+    candidates = np.where(y == HAPPY)[0][:200]
+    sureness = np.array([classifier.classify(x[i][..., None])[HAPPY] for i in candidates])
+    clear = np.where((sureness >= 0.85) & (sureness <= 0.985))[0]
+    chosen = candidates[clear[np.argsort(sureness[clear])[::-1][:5]]]
+    assert len(chosen) == 5
     return [x[i][..., None] for i in chosen]
 
 
