@@ -384,13 +384,13 @@ def _evaluate(args) -> int:
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
     args.plots.mkdir(parents=True, exist_ok=True)
+    faces = None
     if args.data.is_dir() and any((args.data / name / "manifest.csv").exists() for name in ("ravdess", "emovo", "turev-db")):
         return _evaluate_speech_corpora(args)
     if args.data.is_dir() and not (args.data / "manifest.csv").exists():
         from affectlite_convert.data.images import load_class_folders
 
-        data = load_class_folders(args.data, EMOTIONS)
-        run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731
+        faces = load_class_folders(args.data, EMOTIONS)
     elif args.data.is_dir():
         from affectlite_convert.data.speech import load_speech
         from affectlite_convert.evaluate import evaluate_speech
@@ -408,8 +408,9 @@ def _evaluate(args) -> int:
         x, y = load_sequences(args.data)
         run = lambda path: evaluate_fusion(path, x, y)  # noqa: E731
     else:
-        data = _with_votes(load_face_npz(args.data), args.data, args.votes)
-        run = lambda path: evaluate(path, data, args.labels or EMOTIONS, args.input_range)  # noqa: E731
+        faces = _with_votes(load_face_npz(args.data), args.data, args.votes)
+    if faces is not None:
+        run = lambda path: evaluate(path, faces, args.labels or EMOTIONS, args.input_range)  # noqa: E731
     results = []
     for path in args.models:
         result = run(path)

@@ -51,6 +51,18 @@ CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raise
 SETTING_OF_COMMAND = {"pause": "paused", "resume": "paused"}
 
 
+def make_client(config: dict[str, Any], client_id: str) -> paho.Client:
+    """A client logging in as the configuration says (credentials, TLS): the service's and
+    doctor's connections are made the same way."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True)
+    if config["username"]:
+        client.username_pw_set(config["username"], config["password"] or None)
+    if config["tls"]:
+        client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
+                       keyfile=config["key_file"] or None)
+    return client
+
+
 class MqttSink:
     """Publishes the service's output; call :meth:`pump` often (it sends queued events)."""
 
@@ -85,14 +97,8 @@ class MqttSink:
         self._state: bytes | None = None
         self._last_faces = 0.0
 
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=config["client_id"],
-                             protocol=paho.MQTTv311, clean_session=True)
+        client = make_client(config, config["client_id"])
         client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
-        if config["username"]:
-            client.username_pw_set(config["username"], config["password"] or None)
-        if config["tls"]:
-            client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
-                           keyfile=config["key_file"] or None)
         # Short backoff: events wait on disk, and a broker back after an outage should get them
         # within seconds, not half a minute.
         client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -345,10 +351,6 @@ def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str
     connected, echoed = threading.Event(), threading.Event()
     token = uuid.uuid4().hex
     topic = f"{config['prefix']}/{config['device_id']}/set/_roundtrip"
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{config['client_id']}-doctor",
-                         protocol=paho.MQTTv311, clean_session=True)
-    if config["username"]:
-        client.username_pw_set(config["username"], config["password"] or None)
 
     def on_connect(client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -357,15 +359,13 @@ def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str
             client.subscribe(topic, qos=1)
         connected.set()
 
-    client.on_connect = on_connect
-    client.on_subscribe = lambda client, userdata, mid, codes, properties: client.publish(topic, token, qos=1)
-    client.on_message = lambda client, userdata, message: message.payload == token.encode() and echoed.set()
     from affectlite.sinks.connection_check import why_unreachable
 
     try:
-        if config["tls"]:
-            client.tls_set(ca_certs=config["ca_file"] or None, certfile=config["cert_file"] or None,
-                           keyfile=config["key_file"] or None)
+        client = make_client(config, f"{config['client_id']}-doctor")
+        client.on_connect = on_connect
+        client.on_subscribe = lambda client, userdata, mid, codes, properties: client.publish(topic, token, qos=1)
+        client.on_message = lambda client, userdata, message: message.payload == token.encode() and echoed.set()
         client.connect(config["host"], config["port"], keepalive=10)
     except (OSError, ValueError):
         return "unreachable", why_unreachable(config) or "no answer"
