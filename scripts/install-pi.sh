@@ -121,9 +121,11 @@ if [[ -n "$EDGETPU_MODEL" ]]; then
 fi
 
 if [[ $BROKER -eq 1 ]]; then
-    step "Mosquitto with per-device ACLs and a WebSocket listener for kiosk pages"
+    step "Mosquitto: per-device ACLs; plain MQTT and WebSocket on this machine, TLS for the network"
     run install -m 0644 "$REPO/firmware_configs/mosquitto/affectlite.conf" /etc/mosquitto/conf.d/affectlite.conf
     run install -m 0640 -g mosquitto "$REPO/firmware_configs/mosquitto/affectlite.acl" /etc/mosquitto/affectlite.acl
+    run install -m 0640 -g mosquitto "$REPO/firmware_configs/mosquitto/kiosk.acl" /etc/mosquitto/kiosk.acl
+    [[ -f /etc/mosquitto/kiosk.passwd ]] || run install -m 0640 -g mosquitto /dev/null /etc/mosquitto/kiosk.passwd
     # The same rule as affectlite.config.safe_device_id, which names the device when
     # mqtt.device_id is empty: the MQTT user name must equal the device id for the ACL's %u.
     DEVICE_ID="$(hostname | cut -d. -f1 | tr 'A-Z' 'a-z' | sed -E 's/[^a-z0-9_-]+/-/g; s/^-+//; s/-+$//' | cut -c1-64)"
@@ -140,9 +142,14 @@ if [[ $BROKER -eq 1 ]]; then
         fi
         echo "+ (AFFECTLITE_MQTT_USER and AFFECTLITE_MQTT_PASSWORD appended to $ETC/secrets.env)"
     fi
-    echo "add the kiosk and home-automation users when you need them:"
-    echo "  sudo mosquitto_passwd /etc/mosquitto/affectlite.passwd kiosk"
-    echo "  sudo mosquitto_passwd /etc/mosquitto/affectlite.passwd homeassistant"
+    if [[ ! -f /etc/mosquitto/certs/server.crt ]]; then
+        # The names and addresses clients on the network use for this device.
+        run "$REPO/firmware_configs/mosquitto/make-certs.sh" --out /etc/mosquitto/certs "$DEVICE_ID" "$DEVICE_ID.local" \
+            $(hostname -I 2>/dev/null || true)
+    fi
+    echo "add users when you need them (one per client; the broker ties each session to its user):"
+    echo "  sudo mosquitto_passwd /etc/mosquitto/kiosk.passwd kiosk.lobby           # a kiosk screen (9001 here, 9443 TLS)"
+    echo "  sudo mosquitto_passwd /etc/mosquitto/affectlite.passwd homeassistant    # TLS on 8883, trusting /etc/mosquitto/certs/ca.crt"
     run systemctl restart mosquitto
 fi
 

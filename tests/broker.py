@@ -19,7 +19,10 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, extra: str = "", port: int | None = None, tls: dict | None = None):
+    def __init__(self, workdir: Path, extra: str = "", port: int | None = None, tls: dict | None = None,
+                 listener: bool = True):
+        """``listener=False``: ``extra`` declares every listener (per-listener settings), and
+        ``port`` is the one :meth:`start` waits for."""
         assert Path(MOSQUITTO).exists(), "mosquitto is not installed (apt-get install mosquitto)"
         self.workdir = workdir
         self.port = port or free_port()
@@ -28,14 +31,15 @@ class Broker:
             # run as whoever runs the tests: mosquitto started as root otherwise drops to user
             # 'mosquitto', which cannot read the test's private temporary files
             f"user {getpass.getuser()}",
-            f"listener {self.port} 127.0.0.1",
             "persistence true",
             f"persistence_location {workdir}/",
             "autosave_interval 1",
         ]
+        if listener:
+            lines.insert(1, f"listener {self.port} 127.0.0.1")
         if tls:
             lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
-        if "password_file" not in extra:
+        if "password_file" not in extra and listener:
             lines.append("allow_anonymous true")
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n" + extra)

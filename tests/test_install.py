@@ -43,6 +43,11 @@ def test_broker_option_installs_the_shipped_mosquitto_files():
     assert f"install -m 0644 {REPO}/firmware_configs/mosquitto/affectlite.conf /etc/mosquitto/conf.d/affectlite.conf" in steps
     assert any(c.startswith("mosquitto_passwd -c -b /etc/mosquitto/affectlite.passwd") and c.endswith("<generated>")
                for c in steps)
+    for acl in ("affectlite.acl", "kiosk.acl"):
+        assert f"install -m 0640 -g mosquitto {REPO}/firmware_configs/mosquitto/{acl} /etc/mosquitto/{acl}" in steps
+    certs = next(c for c in steps if "make-certs.sh" in c)     # the TLS listeners' certificate, for this host's names
+    assert certs.startswith(f"{REPO}/firmware_configs/mosquitto/make-certs.sh --out /etc/mosquitto/certs ")
+    assert steps.index(certs) < steps.index("systemctl restart mosquitto")
 
 
 def test_coral_needs_the_compiled_model_and_copies_it_with_its_twin(tmp_path):

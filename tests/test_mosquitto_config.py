@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -13,21 +15,31 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from affectlite import config as configuration
 from affectlite.sinks.mqtt import MqttSink
-from broker import Broker, free_port, listening, wait_for
+from broker import MOSQUITTO, Broker, free_port, listening, wait_for
 
 SHIPPED = Path(__file__).parents[1] / "firmware_configs" / "mosquitto"
-USERS = {"lobby": "pw-lobby", "hall": "pw-hall", "kiosk": "pw-kiosk", "homeassistant": "pw-ha"}
+USERS = {"lobby": "pw-lobby", "hall": "pw-hall", "homeassistant": "pw-ha"}
+KIOSKS = {"kiosk.lobby": "pw-kiosk", "kiosk.hall": "pw-kiosk-hall"}
 
 
 class Client:
-    """A user of the broker: records what it receives and whether it was let in."""
+    """A user of the broker: records what it receives, whether it was let in and, over MQTT 5,
+    the broker's answer to each publish and subscription (0x87: not authorised)."""
 
-    def __init__(self, port: int, user: str, password: str, topics=(), websockets: bool = False):
+    def __init__(self, port: int, user: str, password: str, topics=(), websockets: bool = False,
+                 client_id: str = "", ca: Path | None = None, mqtt5: bool = False):
         self.messages: list[tuple[str, str]] = []
         self.refused: str | None = None
+        self.disconnects = 0
+        self.granted: list[int] = []
+        self.puback: dict[int, int] = {}
         self.connected = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, transport="websockets" if websockets else "tcp")
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  transport="websockets" if websockets else "tcp",
+                                  protocol=paho.MQTTv5 if mqtt5 else paho.MQTTv311)
         self.client.username_pw_set(user, password)
+        if ca:
+            self.client.tls_set(ca_certs=str(ca))
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload.decode()))
 
         def on_connect(client, userdata, flags, reason_code, properties):
@@ -39,8 +51,14 @@ class Client:
             else:
                 self.connected.set()
 
+        def on_subscribe(client, userdata, mid, codes, properties):
+            self.granted = [code.value for code in codes]
+            self.connected.set()
+
         self.client.on_connect = on_connect
-        self.client.on_subscribe = lambda client, userdata, mid, codes, properties: self.connected.set()
+        self.client.on_subscribe = on_subscribe
+        self.client.on_publish = lambda c, u, mid, code, p: self.puback.__setitem__(mid, code.value)
+        self.client.on_disconnect = lambda *args: setattr(self, "disconnects", self.disconnects + 1)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -50,27 +68,47 @@ class Client:
     def publish(self, topic: str, payload: str) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
+    def may_publish(self, topic: str) -> bool:
+        """MQTT 5 only: whether the broker accepted the publish (a PUBACK reason code below 0x80:
+        0 or 0x10, "no matching subscribers") or refused it (0x87, "not authorised")."""
+        info = self.client.publish(topic, "probe", qos=1)
+        info.wait_for_publish(5)
+        assert wait_for(lambda: info.mid in self.puback, timeout=5)
+        return self.puback[info.mid] < 0x80
+
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
 
 
+def shipped_broker(workdir: Path) -> Broker:
+    """The shipped affectlite.conf with its files in ``workdir``, certificates made by the shipped
+    make-certs.sh and free ports; bind addresses stay as shipped (plain ones on loopback only)."""
+    certs = workdir / "certs"
+    subprocess.run([str(SHIPPED / "make-certs.sh"), "--out", str(certs), "lobby-pi"], check=True,
+                   capture_output=True)
+    for name, users in (("affectlite.passwd", USERS), ("kiosk.passwd", KIOSKS)):
+        (workdir / name).touch()
+        for user, password in users.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(workdir / name), user, password], check=True)
+    for acl in ("affectlite.acl", "kiosk.acl"):
+        (workdir / acl).write_text((SHIPPED / acl).read_text())
+    ports = {shipped: free_port() for shipped in (1883, 8883, 9001, 9443)}
+    conf = (SHIPPED / "affectlite.conf").read_text()
+    for shipped, port in ports.items():
+        conf = re.sub(rf"^listener {shipped}\b", f"listener {port}", conf, flags=re.M)
+    conf = conf.replace("/etc/mosquitto/certs/", f"{certs}/").replace("/etc/mosquitto/", f"{workdir}/")
+    broker = Broker(workdir, extra=conf, port=ports[1883], listener=False).start()
+    broker.tls_port, broker.ws_port, broker.wss_port = ports[8883], ports[9001], ports[9443]
+    broker.ca = certs / "ca.crt"
+    for port in ports.values():
+        assert wait_for(lambda: listening(port)), f"listener {port} did not open"   # WebSocket ones open later
+    return broker
+
+
 @pytest.fixture
 def secured_broker(tmp_path):
-    passwd, acl = tmp_path / "affectlite.passwd", tmp_path / "affectlite.acl"
-    passwd.touch()
-    for user, password in USERS.items():
-        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
-    acl.write_text((SHIPPED / "affectlite.acl").read_text())
-    ws_port = free_port()
-    conf = (SHIPPED / "affectlite.conf").read_text()
-    conf = (conf.replace("/etc/mosquitto/affectlite.passwd", str(passwd))
-                .replace("/etc/mosquitto/affectlite.acl", str(acl))
-                .replace("listener 1883\n", "")
-                .replace("listener 9001", f"listener {ws_port} 127.0.0.1"))
-    broker = Broker(tmp_path, extra=conf).start()
-    broker.ws_port = ws_port
-    assert wait_for(lambda: listening(ws_port)), "the WebSocket listener did not open"   # opens after TCP
+    broker = shipped_broker(tmp_path)
     yield broker
     broker.stop()
 
@@ -78,8 +116,8 @@ def secured_broker(tmp_path):
 def test_device_kiosk_and_home_automation_rights(secured_broker, tmp_path):
     port = secured_broker.port
     ha = Client(port, "homeassistant", USERS["homeassistant"], topics=["affectlite/#"])
-    kiosk = Client(secured_broker.ws_port, "kiosk", USERS["kiosk"], topics=["affectlite/+/state", "affectlite/+/events"],
-                   websockets=True)
+    kiosk = Client(secured_broker.ws_port, "kiosk.lobby", KIOSKS["kiosk.lobby"],
+                   topics=["affectlite/+/state", "affectlite/+/events"], websockets=True)
     assert ha.connected.wait(5) and kiosk.connected.wait(5)
 
     # The real service sink, logged in as its device id, publishes its state and an event.
@@ -95,16 +133,16 @@ def test_device_kiosk_and_home_automation_rights(secured_broker, tmp_path):
         assert "affectlite/lobby/events" not in kiosk.topics()                 # not in the kiosk's ACL
 
         # A device cannot write under another device's prefix; a kiosk cannot send commands.
-        intruder = Client(port, "lobby", USERS["lobby"])
+        intruder = Client(port, "hall", USERS["hall"])
         assert intruder.connected.wait(5)
-        intruder.publish("affectlite/hall/state", json.dumps({"v": 1, "people": 99}))
-        kiosk_cmd = Client(port, "kiosk", USERS["kiosk"])
+        intruder.publish("affectlite/lobby/state", json.dumps({"v": 1, "people": 99}))
+        kiosk_cmd = Client(secured_broker.ws_port, "kiosk.hall", KIOSKS["kiosk.hall"], websockets=True)
         assert kiosk_cmd.connected.wait(5)
         kiosk_cmd.publish("affectlite/lobby/set/pause", "")
         ha.publish("affectlite/lobby/set/privacy", "ON")                       # home automation may
         assert wait_for(lambda: "affectlite/lobby/privacy/state" in ha.topics())
         assert json.loads(dict(ha.messages)["affectlite/lobby/privacy/state"])["value"] == "ON"
-        assert "affectlite/hall/state" not in ha.topics()
+        assert json.loads(dict(ha.messages)["affectlite/lobby/state"])["people"] == 1
         assert "affectlite/lobby/pause/state" not in ha.topics()
         intruder.close()
         kiosk_cmd.close()
@@ -126,6 +164,164 @@ def test_wrong_password_and_anonymous_are_refused(secured_broker):
     anonymous.loop_start()
     assert wait_for(lambda: codes, timeout=5) and codes[0].is_failure
     anonymous.loop_stop()
+
+
+#: What each user of the MQTT listeners may publish (MQTT 5: the broker answers "not authorised").
+PUBLISH_RIGHTS = {
+    "lobby": {"affectlite/lobby/state": True, "affectlite/lobby/events": True,
+              "homeassistant/device/lobby/config": True, "affectlite/hall/state": False,
+              "affectlite/hall/set/pause": False, "homeassistant/device/hall/config": False,
+              "homeassistant/status": False},
+    "homeassistant": {"affectlite/lobby/set/pause": True, "homeassistant/status": True,
+                      "affectlite/lobby/state": False, "affectlite/homeassistant/state": False,
+                      "affectlite/homeassistant/availability": False,
+                      "homeassistant/device/homeassistant/config": False, "homeassistant/device/lobby/config": False},
+}
+
+
+def test_each_user_publishes_only_what_its_role_needs(secured_broker):
+    seen = {}
+    for user, rights in PUBLISH_RIGHTS.items():
+        client = Client(secured_broker.port, user, USERS[user], mqtt5=True)
+        assert client.connected.wait(5)
+        seen[user] = {topic: client.may_publish(topic) for topic in rights}
+        client.close()
+    assert seen == PUBLISH_RIGHTS
+
+    # A kiosk screen publishes nothing, not even under its own name (Home Assistant would create
+    # whatever device a retained discovery entry describes; a screen would show a forged state).
+    kiosk = Client(secured_broker.ws_port, "kiosk.lobby", KIOSKS["kiosk.lobby"], websockets=True, mqtt5=True,
+                   topics=["affectlite/#", "homeassistant/#"])
+    device = Client(secured_broker.port, "lobby", USERS["lobby"], mqtt5=True, topics=["affectlite/#", "homeassistant/#"])
+    ha = Client(secured_broker.port, "homeassistant", USERS["homeassistant"], mqtt5=True)
+    assert kiosk.connected.wait(5) and device.connected.wait(5) and ha.connected.wait(5)
+    for topic in ("affectlite/kiosk.lobby/state", "affectlite/lobby/state", "homeassistant/device/kiosk/config",
+                  "affectlite/lobby/set/pause", "homeassistant/status"):
+        assert not kiosk.may_publish(topic), topic
+
+    # What each one reads: Mosquitto grants any subscription and filters each message by the ACL.
+    for topic in ("state", "availability", "events", "stats", "faces"):
+        assert device.may_publish(f"affectlite/lobby/{topic}")
+    for command in ("affectlite/lobby/set/pause", "affectlite/hall/set/pause", "homeassistant/status"):
+        assert ha.may_publish(command)
+    assert wait_for(lambda: "homeassistant/status" in device.topics() and "affectlite/lobby/state" in kiosk.topics())
+    assert sorted(kiosk.topics()) == ["affectlite/lobby/availability", "affectlite/lobby/state"]
+    assert sorted(device.topics()) == ["affectlite/lobby/set/pause", "homeassistant/status"]    # its commands only
+    for client in (kiosk, device, ha):
+        client.close()
+
+
+def test_kiosk_logins_work_only_on_the_websocket_listeners_and_device_logins_only_on_mqtt(secured_broker):
+    kiosk_on_mqtt = Client(secured_broker.port, "kiosk.lobby", KIOSKS["kiosk.lobby"])
+    device_on_ws = Client(secured_broker.ws_port, "lobby", USERS["lobby"], websockets=True)
+    assert wait_for(lambda: kiosk_on_mqtt.refused and device_on_ws.refused, timeout=5)
+    kiosk_on_mqtt.close()
+    device_on_ws.close()
+
+
+def test_no_login_takes_over_another_clients_session(secured_broker):
+    """MQTT lets a second connection with the same client id throw the first one out. Every
+    shipped listener replaces the client id with the user name, so a kiosk or Home Assistant
+    that claims to be "lobby" stays itself and the device keeps its session."""
+    device = Client(secured_broker.port, "lobby", USERS["lobby"], client_id="lobby", topics=["affectlite/lobby/set/#"])
+    assert device.connected.wait(5)
+    impostors = [Client(secured_broker.port, "homeassistant", USERS["homeassistant"], client_id="lobby"),
+                 Client(secured_broker.tls_port, "hall", USERS["hall"], client_id="lobby", ca=secured_broker.ca),
+                 Client(secured_broker.ws_port, "kiosk.lobby", KIOSKS["kiosk.lobby"], client_id="lobby", websockets=True),
+                 Client(secured_broker.wss_port, "kiosk.hall", KIOSKS["kiosk.hall"], client_id="lobby", websockets=True,
+                        ca=secured_broker.ca)]
+    assert all(impostor.connected.wait(5) for impostor in impostors)
+    impostors[0].publish("affectlite/lobby/set/privacy", "ON")       # through the broker after every CONNECT
+    assert wait_for(lambda: ("affectlite/lobby/set/privacy", "ON") in device.messages)
+    assert device.disconnects == 0
+    assert all(impostor.disconnects == 0 for impostor in impostors)
+    for client in (device, *impostors):
+        client.close()
+
+
+def host_address() -> str | None:
+    """This machine's address on its network (no packet is sent), or None with loopback only."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_plain_listeners_answer_on_loopback_only_and_tls_ones_on_the_network(secured_broker, tmp_path):
+    address = host_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+
+    def accepts(port: int) -> bool:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    assert not accepts(secured_broker.port)
+    assert accepts(secured_broker.tls_port) and accepts(secured_broker.wss_port)
+    if mosquitto_version() >= (2, 0, 12):
+        assert not accepts(secured_broker.ws_port)
+    else:   # Mosquitto 2.0.11 (Debian Bookworm) binds WebSocket listeners to every interface (upstream #3045)
+        assert accepts(secured_broker.ws_port), "2.0.11 binds this WebSocket listener: update the documentation"
+
+
+def mosquitto_version() -> tuple[int, ...]:
+    out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True).stdout
+    return tuple(int(n) for n in re.search(r"version (\d+)\.(\d+)\.(\d+)", out).groups())
+
+
+def test_a_device_and_a_kiosk_over_tls_with_the_certificates_of_make_certs(secured_broker, tmp_path):
+    kiosk = Client(secured_broker.wss_port, "kiosk.lobby", KIOSKS["kiosk.lobby"], websockets=True,
+                   ca=secured_broker.ca, topics=["affectlite/+/state"])
+    assert kiosk.connected.wait(5)
+    device = MqttSink(configuration.validate({"mqtt": {
+        "port": secured_broker.tls_port, "device_id": "lobby", "username": "lobby", "password": USERS["lobby"],
+        "tls": True, "ca_file": str(secured_broker.ca), "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"])
+    device.start()
+    try:
+        device.publish_state({"v": 1, "people": 2})
+        assert wait_for(lambda: device.pump() or "affectlite/lobby/state" in kiosk.topics())
+        assert device.delivery_verified in (None, True)
+    finally:
+        device.close()
+        kiosk.close()
+    untrusting = Client(secured_broker.tls_port, "lobby", USERS["lobby"])      # plain MQTT to the TLS port
+    assert not untrusting.connected.wait(2)
+    untrusting.close()
+
+
+def test_doctor_beside_the_running_service_costs_it_one_reconnect_and_no_event(secured_broker, tmp_path):
+    """doctor logs in as the device; on this broker the client id is the user name, so its probe
+    takes the service's session for a moment. The service reconnects within seconds (1-5 s
+    backoff) and what it published meanwhile waits in its queue."""
+    from affectlite.doctor import configuration_lines
+
+    ha = Client(secured_broker.port, "homeassistant", USERS["homeassistant"], topics=["affectlite/lobby/events"])
+    assert ha.connected.wait(5)
+    config = {"port": secured_broker.port, "device_id": "lobby", "username": "lobby", "password": USERS["lobby"],
+              "queue_path": str(tmp_path / "q.sqlite3")}
+    device = MqttSink(configuration.validate({"mqtt": config}, environ={})["mqtt"])
+    device.start()
+    try:
+        assert wait_for(lambda: device.pump() or device.connected)
+        toml = tmp_path / "device.toml"
+        toml.write_text("[mqtt]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()
+                                             if k != "queue_path") + f'queue_path = "{tmp_path / "q2.sqlite3"}"\n')
+        lines, ok = configuration_lines(toml)
+        assert any(line.startswith("MQTT broker") and "delivers" in line for line in lines), lines
+        for n in range(5):
+            device.publish_event({"v": 1, "type": "face_appeared", "track_id": n})
+        assert wait_for(lambda: device.pump() or len(ha.messages) == 5, timeout=20)
+        assert [json.loads(p)["track_id"] for _, p in ha.messages] == list(range(5))
+        assert device.connects == 2                       # the probe's takeover, then back
+    finally:
+        device.close()
+        ha.close()
 
 
 def test_a_user_the_acl_silently_denies_is_detected_and_nothing_is_lost(secured_broker, tmp_path, caplog):

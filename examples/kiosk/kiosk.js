@@ -4,7 +4,9 @@
 
 const params = new URLSearchParams(location.search);
 const settings = {
-  broker: params.get("broker") || `ws://${location.hostname || "localhost"}:9001`,
+  // A page served over https may only open wss:// (the broker's TLS WebSocket listener).
+  broker: params.get("broker") || (location.protocol === "https:"
+    ? `wss://${location.hostname}:9443` : `ws://${location.hostname || "localhost"}:9001`),
   prefix: params.get("prefix") || "affectlite",
   device: params.get("device") || "+",
   username: params.get("user") || undefined,
