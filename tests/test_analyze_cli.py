@@ -115,6 +115,23 @@ def test_video_without_frames(tmp_path, capsys):
     assert captured.out == "" and "no_frames.mkv: not a readable video" in captured.err
 
 
+def test_a_truncated_video_gives_what_it_has_and_says_it_ended_early(tmp_path, happy_clip, capsys):
+    """A download cut at 40 %: FFmpeg simply stops at the end of the data, so without a check the
+    partial clip would pass for a short one."""
+    cut = tmp_path / "cut.flv"
+    data = happy_clip.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    assert main(["analyze", str(cut), str(happy_clip)]) == 1
+    captured = capsys.readouterr()
+    rows = records(captured.out)
+    cut_rows = [r for r in rows if Path(r["file"]).name == "cut.flv"]
+    whole_rows = [r for r in rows if Path(r["file"]).name == happy_clip.name]
+    assert 0 < len(cut_rows) < len(whole_rows) / 2                 # the part that is there, analysed
+    assert "cut.flv: the file ends early: video up to 0.6" in captured.err
+    assert "of the 1.87 s its header declares" in captured.err
+    assert captured.err.splitlines()[-1] == "affectlite: 1 of 2 file(s) failed"
+
+
 def test_usage_errors(capsys):
     assert main(["analyze", "--every", "0"]) == 2
     assert "--every must be >= 1" in capsys.readouterr().err

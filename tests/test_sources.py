@@ -11,6 +11,7 @@ import pytest
 
 from affectlite.capture import LatestFrame
 from affectlite.sources.base import SourceError
+from affectlite.sources.images import MediaError
 from affectlite.sources.memory import MemorySource
 from affectlite.sources.picamera import PiCameraSource
 from affectlite.sources.replay import VideoReplaySource
@@ -61,6 +62,28 @@ def test_replay_without_loop_ends(sad_clip):
         frames += 1
     source.close()
     assert frames == sum(1 for _ in read_video(sad_clip))
+
+
+def test_replaying_a_truncated_file_loops_over_what_is_there_and_says_so_once(tmp_path, happy_clip, caplog):
+    cut = tmp_path / "cut.flv"
+    data = happy_clip.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.4)])
+    there = sum(1 for _ in zip(range(1000), _frames_until_error(cut)))
+    source = VideoReplaySource(cut, realtime=False, loop=True)
+    source.open()
+    for _ in range(3 * there):
+        assert source.read() is not None
+    source.close()
+    assert source.loops == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "the file ends early" in warnings[0]
+
+
+def _frames_until_error(path):
+    try:
+        yield from read_video(path)
+    except MediaError:
+        return
 
 
 def test_missing_webcam_says_what_to_check():

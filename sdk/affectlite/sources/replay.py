@@ -6,6 +6,7 @@ recorded footage before a camera is installed.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Iterator
@@ -14,7 +15,9 @@ import numpy as np
 
 from affectlite.sources.base import SourceError
 from affectlite.sources.images import MediaError
-from affectlite.sources.video_file import read_video
+from affectlite.sources.video_file import VideoEndedEarly, read_video
+
+log = logging.getLogger(__name__)
 
 
 class VideoReplaySource:
@@ -26,6 +29,7 @@ class VideoReplaySource:
         self._start = 0.0
         self._offset = 0.0
         self.loops = 0
+        self._said_short = False
 
     def open(self) -> None:
         self._frames = read_video(self.path)
@@ -36,12 +40,12 @@ class VideoReplaySource:
         if self._frames is None:
             raise SourceError(f"{self.name}: read() before open()")
         try:
-            frame = next(self._frames, None)
+            frame = self._next()
             if frame is None and self.loop:
                 self.loops += 1
                 self._offset = time.monotonic() - self._start
                 self._frames = read_video(self.path)
-                frame = next(self._frames, None)
+                frame = self._next()
         except MediaError as exc:
             raise SourceError(str(exc)) from exc
         if frame is None:
@@ -52,6 +56,16 @@ class VideoReplaySource:
             if delay > 0:
                 time.sleep(delay)
         return frame.rgb, time.monotonic()
+
+    def _next(self):
+        """The next frame, or None at the end; a file that ends early ends there, said once."""
+        try:
+            return next(self._frames, None)
+        except VideoEndedEarly as exc:
+            if not self._said_short:
+                log.warning("%s", exc)
+                self._said_short = True
+            return None
 
     def close(self) -> None:
         if self._frames is not None:

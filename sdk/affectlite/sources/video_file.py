@@ -38,11 +38,37 @@ def video_info(path: str | Path) -> dict:
         raise MediaError(f"{path}: not a readable video ({exc})") from exc
 
 
+class VideoEndedEarly(MediaError):
+    """The stream stopped well before the length its header declares: a truncated download or a
+    file still being written. Raised after the frames that were there have been yielded."""
+
+
+def _ended_early(path, container, stream, frames_decoded: int, last_time: float | None) -> str:
+    """Why the decoded stream looks cut short, or "" when it reached the declared end. FFmpeg
+    just stops at the end of the data, so a truncated file otherwise reads as a short one."""
+    rate = float(stream.average_rate or stream.guessed_rate or 30)
+    if stream.frames and frames_decoded < stream.frames - 2:
+        return f"{path}: the file ends early: {frames_decoded} of the {stream.frames} frames its header declares"
+    if last_time is None:
+        return ""
+    if stream.duration and stream.time_base:
+        declared, slack = float(stream.duration * stream.time_base), 0.25
+    elif container.duration:
+        declared, slack = container.duration / 1e6, 0.5        # may include a longer sound track
+    else:
+        return ""
+    if last_time + 2.0 / rate + slack < declared:
+        return (f"{path}: the file ends early: video up to {last_time:.2f} s of the {declared:.2f} s its header "
+                "declares (truncated, or still being written); the results cover that part")
+    return ""
+
+
 def read_video(path: str | Path, every: int = 1, fps: float | None = None) -> Iterator[Frame]:
     """Decode frames; keep every ``every``-th, or about ``fps`` frames a second when given.
 
     Raises :class:`MediaError` for a file FFmpeg cannot open or that has no video stream; frames
-    decoded before a corrupt stretch are still yielded.
+    decoded before a corrupt stretch are still yielded, and a stream that stops well before its
+    declared length raises :class:`VideoEndedEarly` after its last frame.
     """
     import av
 
@@ -59,7 +85,7 @@ def read_video(path: str | Path, every: int = 1, fps: float | None = None) -> It
             raise MediaError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        next_time, index = 0.0, -1
+        next_time, index, timestamp = 0.0, -1, None
         try:
             for index, frame in enumerate(container.decode(stream)):
                 timestamp = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
@@ -74,3 +100,6 @@ def read_video(path: str | Path, every: int = 1, fps: float | None = None) -> It
             raise MediaError(f"{path}: decoding stopped at frame {index + 1}: {exc}") from exc
         if index < 0:
             raise MediaError(f"{path}: the video stream has no frames")
+        short = _ended_early(path, container, stream, index + 1, timestamp)
+        if short:
+            raise VideoEndedEarly(short)
