@@ -38,6 +38,18 @@ def _shape(text: str) -> tuple[int, int, int]:
     return dims  # type: ignore[return-value]
 
 
+def _valence(text: str) -> dict[str, str]:
+    pairs = [v.strip() for v in text.split(",") if v.strip()]
+    try:
+        valence = dict(pair.split("=", 1) for pair in pairs)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected label=valence pairs, e.g. bored=negative, got '{text}'") from None
+    wrong = {k: v for k, v in valence.items() if v not in ("positive", "negative", "neutral")}
+    if wrong:
+        raise argparse.ArgumentTypeError(f"valence is positive, negative or neutral, got {wrong}")
+    return valence
+
+
 def _labels(text: str) -> list[str]:
     labels = [v.strip() for v in text.split(",") if v.strip()]
     if len(labels) < 2:
@@ -157,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "for a model that starts with its own Rescaling/Normalization layer (such a model is "
                            "refused with anything else)")
     conv.add_argument("--labels", type=_labels, help="output labels in order (default: affectlite's seven)")
+    conv.add_argument("--valence", type=_valence, default={},
+                      help="valence of labels that are not among the seven emotions, e.g. "
+                           "bored=negative,engaged=positive (others: the emotions' own, else neutral); "
+                           "the device's negative-valence alerts follow it")
     conv.add_argument("--calibration-samples", type=int, default=500)
     conv.add_argument("--input-kind", choices=["image", "features"], default="image",
                       help="features: float tensors (e.g. log-mel windows) calibrated from an .npz 'x'")
@@ -356,7 +372,7 @@ def _convert(args) -> int:
         raise ValueError("--calibration applies to --quant int8 only")
     options = ConvertOptions(
         quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
-        labels=args.labels or list(EMOTIONS), calibration_samples=args.calibration_samples,
+        labels=args.labels or list(EMOTIONS), valence=args.valence, calibration_samples=args.calibration_samples,
         input_kind=args.input_kind,
         name=args.name, task=args.task, training_data=_training_info(args.training_info), notes=args.note,
     )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from affectlite.labels import EMOTIONS
+from affectlite.labels import EMOTIONS, LabelSet
 from affectlite.models.card import InputSpec, ModelCard, OutputSpec
 from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
@@ -37,6 +37,9 @@ class ConvertOptions:
     input_shape: tuple[int, int, int] | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
     labels: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    #: Valence of labels that are not among the seven emotions (or should differ): label -> positive,
+    #: negative or neutral. Written to the card; the device's states and alerts use it.
+    valence: dict[str, str] = field(default_factory=dict)
     calibration_samples: int = 500
     #: "image" (pixels prepared from uint8 images) or "features" (float tensors, e.g. log-mel
     #: windows, calibrated from an .npz whose 'x' already has the model's input shape).
@@ -211,6 +214,7 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
     n_out = int(outp["shape"][-1])
     if len(options.labels) != n_out:
         raise ValueError(f"{len(options.labels)} labels given ({options.labels}) but the model has {n_out} outputs")
+    LabelSet.of(options.labels, options.valence)          # distinct names, valence of known labels only
 
     def quant(details):
         scale, zero_point = details["quantization"]
@@ -222,6 +226,7 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
         name=options.name or out.stem,
         task=options.task,
         labels=list(options.labels),
+        valence=dict(options.valence),
         input=InputSpec(
             shape=[int(d) for d in inp["shape"]], dtype=np.dtype(inp["dtype"]).name,
             color={1: "grayscale", 3: "rgb"}.get(channels, "features"),

@@ -187,7 +187,8 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
         from tqdm import tqdm
 
         results = recognizer.analyze_video(path, every=args.every, fps=args.fps, keep_frames=annotate_to is not None,
-                                           listen=not args.no_audio)
+                                           # voice and fusion speak the seven emotions only
+                                           listen=not args.no_audio and recognizer.labels.is_emotions)
         for result in tqdm(results, total=total, disable=not show, unit="frame", desc=path.name, leave=False):
             writer.write(str(path), result.index, result.timestamp, result.faces, result)
             count += len(result.faces)
@@ -246,7 +247,7 @@ def _analyze(args) -> int:
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         with EmotionRecognizer(options) as recognizer:
-            writer = ResultWriter(stream, args.format)
+            writer = ResultWriter(stream, args.format, recognizer.labels)
             for path in inputs:
                 try:
                     _analyze_file(recognizer, path, writer, args, _annotation_target(args.annotate, path, len(inputs) > 1))

@@ -21,20 +21,24 @@ from typing import IO
 
 import numpy as np
 
-from affectlite.labels import EMOTIONS, describe
+from affectlite.labels import DEFAULT_LABELS, EMOTIONS, LabelSet, describe
 from affectlite.recognizer import FaceEmotion, FrameResult
 
 SCHEMA_VERSION = 1
-CSV_FIELDS = ["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1", "y1", "score",
-              "emotion", "valence"] + [f"p_{name}" for name in EMOTIONS] + ["voice_emotion", "fused_emotion", "fused_valence"]
+
+
+def csv_fields(labels: LabelSet = DEFAULT_LABELS) -> list[str]:
+    """The CSV columns: one ``p_<label>`` per class of the face model."""
+    return (["file", "frame", "timestamp", "face", "track_id", "x0", "y0", "x1", "y1", "score", "emotion", "valence"]
+            + [f"p_{name}" for name in labels.names] + ["voice_emotion", "fused_emotion", "fused_valence"])
 
 
 class ResultWriter:
-    def __init__(self, stream: IO[str], fmt: str = "jsonl"):
+    def __init__(self, stream: IO[str], fmt: str = "jsonl", labels: LabelSet = DEFAULT_LABELS):
         if fmt not in ("jsonl", "csv"):
             raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
         self.stream, self.fmt = stream, fmt
-        self._csv = csv.DictWriter(stream, CSV_FIELDS) if fmt == "csv" else None
+        self._csv = csv.DictWriter(stream, csv_fields(labels)) if fmt == "csv" else None
         if self._csv:
             self._csv.writeheader()
 
@@ -62,8 +66,6 @@ class ResultWriter:
                           "emotion": face.emotion, "valence": face.valence, "probabilities": data["probabilities"]}
                 self.stream.write(json.dumps(record | extra) + "\n")
         self.stream.flush()
-
-
 
 
 def _audio_fields(voice: dict[str, float] | None, fused: dict[str, float]) -> dict:

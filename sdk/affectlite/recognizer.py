@@ -23,7 +23,7 @@ from affectlite.faces.align import AlignOptions, aligned_crop
 from affectlite.faces.blazeface import BlazeFaceDetector, Face
 from affectlite.faces.follow import FaceFollower, FollowOptions
 from affectlite.fusion.late import late_fusion
-from affectlite.labels import EMOTIONS, VALENCE, Valence
+from affectlite.labels import EMOTIONS, LabelSet, Valence
 from affectlite.runtime.edgetpu import MODES, EdgeTpuMode
 from affectlite.sources.images import as_rgb
 from affectlite.sources.video_file import read_video
@@ -69,7 +69,7 @@ class FaceEmotion:
 
     box: tuple[float, float, float, float]        # x0, y0, x1, y1 in pixels
     score: float                                  # detection confidence
-    probabilities: dict[str, float]               # over EMOTIONS, summing to ~1
+    probabilities: dict[str, float]               # over the model's labels (EMOTIONS by default), summing to ~1
     emotion: str                                  # the most probable label
     valence: Valence
     track_id: int | None = None                   # videos only: the same face keeps its id
@@ -147,14 +147,19 @@ class EmotionRecognizer:
         track_ids = tracker.update([f.box for f, _ in crops]) if tracker is not None else [None] * len(crops)
         results = []
         all_probs = self.classifier.classify_many([crop for _, crop in crops])
+        labels = self.labels
         for (face, _), track_id, probs in zip(crops, track_ids, all_probs):
-            emotion = EMOTIONS[int(np.argmax(probs))]
+            emotion = labels.top(probs)
             results.append(FaceEmotion(
-                box=face.box, score=face.score,
-                probabilities={name: float(p) for name, p in zip(EMOTIONS, probs)},
-                emotion=emotion, valence=VALENCE[emotion], track_id=track_id,
+                box=face.box, score=face.score, probabilities=labels.as_dict(probs),
+                emotion=emotion, valence=labels.valence[emotion], track_id=track_id,
             ))
         return results
+
+    @property
+    def labels(self) -> LabelSet:
+        """The classes the expression model answers in: the seven emotions, or its card's own."""
+        return self.classifier.labels
 
     def analyze_video(self, path: str | Path, every: int = 1, fps: float | None = None,
                       keep_frames: bool = False, listen: bool = False) -> Iterator[FrameResult]:
@@ -162,6 +167,9 @@ class EmotionRecognizer:
         ``listen``, a video with a sound track is also listened to: each result carries the
         voice and each face's fused result (face and voice weighed by their models' measured
         reliability and their confidence)."""
+        if listen and not self.labels.is_emotions:
+            raise ValueError(f"listen=True fuses face and voice over the seven emotions; this expression model "
+                             f"answers in {list(self.labels.names)}")
         voice_at = self._voice_timeline(path) if listen else None
         tracker, follower = IouTracker(), self.follower()
         for frame in read_video(path, every=every, fps=fps):

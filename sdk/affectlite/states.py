@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from affectlite.labels import EMOTIONS, VALENCE, valence_scores
+from affectlite.labels import DEFAULT_LABELS, LabelSet
 
 UNCERTAIN = "uncertain"
 
@@ -77,27 +77,30 @@ class Person:
     negative_alerted: bool = False           # this negative spell has had its alert
     last_alert: float = float("-inf")
     history: collections.deque = field(default_factory=collections.deque)   # (time, probs)
+    labels: LabelSet = DEFAULT_LABELS
 
     @property
     def negative(self) -> bool:
         """Counts toward the negative-valence alerts: a negative emotion, not an uncertain face."""
-        return self.state != UNCERTAIN and VALENCE[self.state] == "negative"
+        return self.state != UNCERTAIN and self.labels.valence[self.state] == "negative"
 
     def evidence(self) -> dict[str, float]:
         mean = np.mean([p for _, p in self.history], axis=0) if self.history else self.smoothed
-        return {name: round(float(v), 4) for name, v in zip(EMOTIONS, mean)}
+        return self.labels.as_dict(mean, 4)
 
     def summary(self, now: float) -> dict[str, Any]:
         return {"track_id": self.track_id, "state": self.state, "valence": self.valence,
                 "since_s": round(now - self.state_since, 2), "in_view_s": round(now - self.first_seen, 2),
-                "probabilities": {name: round(float(v), 4) for name, v in zip(EMOTIONS, self.smoothed)}}
+                "probabilities": self.labels.as_dict(self.smoothed, 4)}
 
 
 class StateTracker:
     """Feed it each analysed frame's faces; it returns the events that frame caused."""
 
     def __init__(self, states: StateOptions | None = None, alerts: AlertOptions | None = None,
-                 wall_clock=time.time):
+                 wall_clock=time.time, labels: LabelSet = DEFAULT_LABELS):
+        """``labels``: the classes the face model answers in (its card's), with their valence."""
+        self.labels = labels
         self.options = states or StateOptions()
         self.alerts = alerts or AlertOptions()
         self.people: dict[int, Person] = {}
@@ -111,14 +114,14 @@ class StateTracker:
         return Event(type_, now + self._offset, track_id, data)
 
     def update(self, now: float, faces: list[tuple[int, np.ndarray]]) -> list[Event]:
-        """``faces``: (track id, probabilities in EMOTIONS order) for every face in this frame."""
+        """``faces``: (track id, probabilities in ``labels`` order) for every face in this frame."""
         o = self.options
         events: list[Event] = []
         for track_id, probs in faces:
             probs = np.asarray(probs, dtype=np.float64)
             person = self.people.get(track_id)
             if person is None:
-                person = Person(track_id, now, now, probs.copy(), state_since=now)
+                person = Person(track_id, now, now, probs.copy(), state_since=now, labels=self.labels)
                 self.people[track_id] = person
                 events.append(self._event(now, "face_appeared", track_id))
             else:
@@ -138,13 +141,13 @@ class StateTracker:
     def _decide(self, person: Person, now: float) -> list[Event]:
         o = self.options
         best = int(np.argmax(person.smoothed))
-        candidate = EMOTIONS[best] if person.smoothed[best] >= o.min_confidence else UNCERTAIN
+        candidate = self.labels.names[best] if person.smoothed[best] >= o.min_confidence else UNCERTAIN
         if candidate == person.state:
             person.candidate = None
             self._decide_valence(person, now)
             return []
         if person.state != UNCERTAIN and candidate != UNCERTAIN:
-            lead = person.smoothed[best] - person.smoothed[EMOTIONS.index(person.state)]
+            lead = person.smoothed[best] - person.smoothed[self.labels.names.index(person.state)]
             if lead < o.hysteresis:
                 person.candidate = None
                 return []
@@ -162,9 +165,9 @@ class StateTracker:
     def _decide_valence(self, person: Person, now: float) -> None:
         o = self.options
         if person.state != UNCERTAIN:
-            person.valence, person.valence_candidate = VALENCE[person.state], None
+            person.valence, person.valence_candidate = self.labels.valence[person.state], None
             return
-        scores = valence_scores(person.smoothed)
+        scores = self.labels.valence_scores(person.smoothed)
         candidate = max(scores, key=scores.get)
         if candidate == person.valence or scores[candidate] - scores[person.valence] < o.hysteresis:
             person.valence_candidate = None
@@ -198,7 +201,7 @@ class StateTracker:
             events.append(self._event(now, "alert", None, alert="negative_share",
                                       share=round(len(negative) / in_view, 3), people=in_view,
                                       track_ids=sorted(p.track_id for p in negative),
-                                      evidence={n: round(float(v), 4) for n, v in zip(EMOTIONS, mean)}))
+                                      evidence=self.labels.as_dict(mean, 4)))
         return events
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlite.labels import EMOTIONS, reorder_probabilities
+from affectlite.labels import DEFAULT_LABELS, EMOTIONS, LabelSet, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.edgetpu import EdgeTpuMode, place_model
@@ -43,24 +43,27 @@ class ExpressionClassifier:
         low, high = self.card.input.value_range
         self._scale, self._offset = (high - low) / 255.0, low
         self._input = details
-        self._reorder = list(self.card.labels) != list(EMOTIONS)
+        # The seven emotions in any order are put in affectlite's; other classes stay as the card has them.
+        self._reorder = sorted(self.card.labels) == sorted(EMOTIONS) and list(self.card.labels) != list(EMOTIONS)
+        self.labels: LabelSet = (DEFAULT_LABELS if sorted(self.card.labels) == sorted(EMOTIONS) and not self.card.valence
+                                 else LabelSet.of(EMOTIONS if self._reorder else self.card.labels, self.card.valence))
 
     @property
     def input_size(self) -> tuple[int, int]:
         return self.height, self.width
 
     def classify(self, crop: np.ndarray) -> np.ndarray:
-        """Probabilities in :data:`EMOTIONS` order for a (H, W, C) uint8 crop of the card's size."""
+        """Probabilities in :attr:`labels` order for a (H, W, C) uint8 crop of the card's size."""
         values = crop.reshape(1, self.height, self.width, self.channels).astype(np.float32) * self._scale + self._offset
         probs = adapters.run(self._interpreter, values)[0]
         return reorder_probabilities(probs, self.card.labels) if self._reorder else probs
 
     def classify_many(self, crops: list[np.ndarray]) -> np.ndarray:
-        """(N, 7) probabilities for N crops in one interpreter call (the input's batch dimension
+        """(N, len(labels)) probabilities for N crops in one interpreter call (the input's batch dimension
         resized to N); one call per crop where a single face is faster that way, and on the Edge
         TPU, whose compiled models take batch 1."""
         if len(crops) == 0:
-            return np.zeros((0, len(EMOTIONS)), np.float32)
+            return np.zeros((0, len(self.labels)), np.float32)
         if len(crops) == 1 or self.placement.on_edgetpu:
             return np.stack([self.classify(crop) for crop in crops])
         if self._batched is None:

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectlite.labels import valence_scores
+from affectlite.labels import DEFAULT_LABELS, LabelSet
 
 VALENCES = ("positive", "neutral", "negative")
 TEXT_WEIGHT = 0.25
 
 
 def combine_valence(emotions: np.ndarray | None, text: dict[str, float] | None,
-                    text_weight: float = TEXT_WEIGHT) -> dict | None:
-    """``{"valence", "probabilities"}`` from emotion probabilities and/or text valence probabilities."""
+                    text_weight: float = TEXT_WEIGHT, labels: LabelSet = DEFAULT_LABELS) -> dict | None:
+    """``{"valence", "probabilities"}`` from emotion probabilities (over ``labels``) and/or text
+    valence probabilities."""
     if not 0.0 <= text_weight <= 1.0:
         raise ValueError(f"text_weight must be in [0, 1], got {text_weight}")
     parts, weights = [], []
     if emotions is not None:
-        scores = valence_scores(emotions)
+        scores = labels.valence_scores(emotions)
         parts.append(np.array([scores[v] for v in VALENCES]))
         weights.append(1.0 - text_weight)
     if text is not None:

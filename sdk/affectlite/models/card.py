@@ -51,6 +51,9 @@ class ModelCard:
     source_model: str | None = None
     converter: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Each label's valence (positive, negative, neutral) where it is not one of the seven
+    #: emotions' (affectlite.labels.VALENCE) or should differ; a label given none is neutral.
+    valence: dict[str, str] = field(default_factory=dict)
     card_version: int = CARD_VERSION
 
     # -- files -------------------------------------------------------------------------------
@@ -81,6 +84,10 @@ class ModelCard:
             f"- File: `{self.file}` (sha256 `{self.sha256}`)",
             f"- Quantization: {self.quantization}",
             f"- Labels, in output order: {', '.join(self.labels)}",
+        ]
+        if self.valence:
+            lines.append(f"- Valence: {', '.join(f'{k} {v}' for k, v in self.valence.items())}")
+        lines += [
             "",
             "## Input",
             f"- Tensor: shape {q.shape}, {q.dtype}, {q.color}",

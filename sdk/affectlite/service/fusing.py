@@ -32,6 +32,8 @@ class PersonFusion:
 
     def saw(self, faces) -> None:
         """The faces of an analysed frame (their probabilities become each track's next step)."""
+        if self.history is None:
+            return
         for face in faces:
             self._last_faces[face.track_id] = np.array([face.probabilities[e] for e in EMOTIONS], np.float32)
 

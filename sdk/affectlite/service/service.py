@@ -19,7 +19,7 @@ import numpy as np
 from affectlite.capture import LatestFrame
 from affectlite.fusion.late import reliability_from_cards
 from affectlite.fusion.valence import combine_valence
-from affectlite.labels import EMOTIONS, describe
+from affectlite.labels import LabelSet, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.service import commands
 from affectlite.service.clocks import Every, FramePacer
@@ -50,9 +50,15 @@ class Service:
             min_face_size=r["min_face_size"], max_faces=r["max_faces"], num_threads=r["threads"],
             edgetpu=r["edgetpu"], edgetpu_device=r["edgetpu_device"] or None, detect_every=r["detect_every"],
         ))
+        self.labels = self.recognizer.labels
+        try:
+            _check_labels(self.labels, config)
+        except ValueError:
+            self.recognizer.close()
+            raise
         self.tracker = IouTracker()
         self.follower = self.recognizer.follower()
-        self.states = StateTracker(StateOptions(**config["states"]), AlertOptions(**config["alerts"]))
+        self.states = StateTracker(StateOptions(**config["states"]), AlertOptions(**config["alerts"]), labels=self.labels)
         self.listener = None
         if config["audio"]["enabled"]:
             from affectlite.service.listening import VoiceListener
@@ -71,7 +77,7 @@ class Service:
         if sink is None and config["mqtt"]["enabled"]:
             from affectlite.sinks.mqtt import MqttSink
 
-            sink = MqttSink(config["mqtt"], self.commands(), settings=self.settings)
+            sink = MqttSink(config["mqtt"], self.commands(), settings=self.settings, labels=self.labels.names)
         self.sink = sink or StdoutSink()
         self.counters = Counters()
         self._stop = threading.Event()
@@ -185,7 +191,7 @@ class Service:
         self.counters.analysed += 1
         self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
         self.fusion_stage.saw(faces)
-        events = self.states.update(done, [(f.track_id, [f.probabilities[e] for e in EMOTIONS]) for f in faces])
+        events = self.states.update(done, [(f.track_id, self.labels.vector(f.probabilities)) for f in faces])
         self._publish(events, done)
         self.sink.publish_faces({
             "v": 1, "time": round(time.time(), 3), "captured_at": round(self._wall(frame.captured_at), 3),
@@ -204,8 +210,8 @@ class Service:
 
     def state_payload(self, now: float) -> dict[str, Any]:
         persons = [] if self.privacy else self.states.snapshot(now)
-        probs = np.mean([[p["probabilities"][e] for e in EMOTIONS] for p in persons], axis=0) if persons else None
-        dominant = EMOTIONS[int(np.argmax(probs))] if probs is not None else None
+        probs = np.mean([self.labels.vector(p["probabilities"]) for p in persons], axis=0) if persons else None
+        dominant = self.labels.top(probs) if probs is not None else None
         valences = [p["valence"] for p in persons]
         valence = max(set(valences), key=valences.count) if valences else None
         payload = {"v": 1, "time": round(self._wall(now), 3), "people": len(persons), "paused": self.paused, "privacy": self.privacy,
@@ -215,7 +221,7 @@ class Service:
         if self.listener is not None:
             payload["voice"] = None if voice is None else describe(voice)
         for person in persons:
-            face = np.array([person["probabilities"][e] for e in EMOTIONS])
+            face = self.labels.vector(person["probabilities"])
             if self.listener is not None or self.fusion is not None:
                 person["fused"] = describe(self.fusion_stage.fused(face, voice, person["track_id"]))
             if self.explain:
@@ -223,10 +229,10 @@ class Service:
         if self.text is not None:
             text = self.current_text(now)
             payload["text"] = None if text is None else text.as_dict()
-            room = np.mean([[p.get("fused", p)["probabilities"][e] for e in EMOTIONS] for p in persons], axis=0) \
+            room = np.mean([self.labels.vector(p.get("fused", p)["probabilities"]) for p in persons], axis=0) \
                 if persons else None
             payload["combined_valence"] = combine_valence(room, None if text is None else text.probabilities,
-                                                          self.config["text"]["weight"])
+                                                          self.config["text"]["weight"], self.labels)
         return payload
 
     def _publish(self, events, now: float) -> None:
@@ -234,7 +240,7 @@ class Service:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
             payload = event.payload()
-            evidence = np.array([payload["evidence"][e] for e in EMOTIONS]) if "evidence" in payload else None
+            evidence = self.labels.vector(payload["evidence"]) if "evidence" in payload else None
             if self.listener is not None and evidence is not None:
                 # Each modality's own and the fused result, as in the state.
                 payload["voice"] = None if self.voice is None else describe(self.voice)
@@ -257,3 +263,17 @@ class Service:
         if signature != self._state_signature or now - self._state_sent_at >= STATE_REFRESH_S:
             self._state_signature, self._state_sent_at = signature, now
             self.sink.publish_state(payload)
+
+
+def _check_labels(labels: LabelSet, config: dict[str, dict[str, Any]]) -> None:
+    """A face model with its own classes runs states, alerts, MQTT and text valence; face and voice
+    are fused (and explained) over the seven emotions only, so those need a seven-emotion model."""
+    if labels.is_emotions:
+        return
+    wanted = [name for name, on in (("[audio] enabled", config["audio"]["enabled"]),
+                                    ("[fusion] model", bool(config["fusion"]["model"])),
+                                    ("[explain] enabled", config["explain"]["enabled"])) if on]
+    if wanted:
+        raise ValueError(f"{' and '.join(wanted)}: face and voice are fused over the seven emotions, but the expression "
+                         f"model answers in {list(labels.names)}; turn {' and '.join(wanted)} off, or use a "
+                         "seven-emotion model")

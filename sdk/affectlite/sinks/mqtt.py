@@ -67,10 +67,13 @@ class MqttSink:
     """Publishes the service's output; call :meth:`pump` often (it sends queued events)."""
 
     def __init__(self, config: dict[str, Any], commands: dict[str, CommandHandler] | None = None,
-                 outbox: Outbox | None = None, settings: Callable[[], dict[str, Any]] | None = None):
+                 outbox: Outbox | None = None, settings: Callable[[], dict[str, Any]] | None = None,
+                 labels: tuple[str, ...] | None = None):
         """``settings``: returns the service's current settings (name -> value); each is kept
-        retained on ``P/<name>/state`` so that a dashboard shows the truth after any restart."""
+        retained on ``P/<name>/state`` so that a dashboard shows the truth after any restart.
+        ``labels``: the face model's classes, for Home Assistant's options (the seven emotions by default)."""
         self.config = config
+        self.labels = labels
         self.commands = dict(commands or {})
         self.settings = settings or dict
         self._settings_sent: dict[str, Any] = {}
@@ -338,7 +341,7 @@ class MqttSink:
             self._error_log[command] = (last, quiet + 1)
 
     def _publish_discovery(self) -> None:
-        self.client.publish(self.discovery_topic, _encode(discovery_payload(self)), qos=1, retain=True)
+        self.client.publish(self.discovery_topic, _encode(discovery_payload(self, self.labels)), qos=1, retain=True)
 
 
 def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str]:
