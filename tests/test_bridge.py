@@ -115,3 +115,99 @@ def test_a_site_cannot_write_under_another_site(tmp_path):
     finally:
         fleet.close()
         central.stop()
+
+
+def device_config(path: Path, device_id: str, site_port: int, queue: Path) -> Path:
+    """A device as deployed, on the bundled clip (looped) at 10 frames/s, publishing to the site."""
+    path.write_text(f'[mqtt]\nport = {site_port}\ndevice_id = "{device_id}"\nqueue_path = "{queue}"\n'
+                    'stats_interval_s = 2.0\n[recognizer]\nmax_fps = 10\nthreads = 1\n'
+                    '[states]\nmin_duration_s = 0.3\nface_timeout_s = 1.0\n')
+    return path
+
+
+def test_real_devices_through_a_cut_uplink_and_a_killed_fleet(tmp_path):
+    """Two `affectlite run` processes on the sample clip publish to the site broker; the fleet
+    store (`affectlite fleet watch`, a persistent session at the centre) records them. The uplink
+    is cut for 30 s while the devices keep producing events (paused and resumed by command: each
+    pause makes the face leave, each resume makes it appear again), then the fleet process is
+    killed and restarted. Every event a device published reaches the database once, in order."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from affectlite.fleet.store import open_store
+    from test_fleet import start_fleet
+
+    central = central_broker(tmp_path / "central").start()
+    site = site_broker(tmp_path / "site", central.port).start()
+    db = tmp_path / "fleet.sqlite3"
+    fleet_command = [sys.executable, "-m", "affectlite.cli", "fleet", "watch", "--host", "127.0.0.1", "--port",
+                     str(central.port), "--user", "fleet", "--db", str(db), "--client-id", "fleet-store"]
+    os.environ["AFFECTLITE_FLEET_PASSWORD"] = "pw-fleet"
+    fleet = start_fleet(fleet_command)
+    # What the devices really published, as the site broker saw it: the truth to compare with.
+    published: dict[str, list[str]] = {"shop-1": [], "shop-2": []}
+    witness = paho.Client(CallbackAPIVersion.VERSION2, client_id="witness", clean_session=False)
+    witness.on_connect = lambda c, u, f, rc, p: c.subscribe("affectlite/+/events", qos=1)
+    witness.on_message = lambda c, u, m: published[m.topic.split("/")[1]].append(json.loads(m.payload)["id"])
+    witness.connect("127.0.0.1", site.port)
+    witness.loop_start()
+    devices = [subprocess.Popen([sys.executable, "-m", "affectlite.cli", "run", "--config",
+                                 str(device_config(tmp_path / f"{name}.toml", name, site.port, tmp_path / f"{name}.q"))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for name in published]
+    commands = paho.Client(CallbackAPIVersion.VERSION2, client_id="operator")
+    commands.connect("127.0.0.1", site.port)
+    commands.loop_start()
+    store = open_store(db)
+
+    def stored(device: str) -> list[str]:
+        return [row[0] for row in store.query("SELECT id FROM events WHERE device = ? ORDER BY time, rowid", (device,))]
+
+    try:
+        assert wait_for(lambda: all(published.values()) and all(stored(d) for d in published), timeout=90), published
+        central.stop()                                             # the uplink is down for 30 s
+        cut_at, before_cut = time.monotonic(), {name: len(ids) for name, ids in published.items()}
+        while time.monotonic() - cut_at < 30:
+            for name in published:
+                commands.publish(f"affectlite/{name}/set/pause", "", qos=1)
+            time.sleep(3)                                          # the face times out: face_left
+            for name in published:
+                commands.publish(f"affectlite/{name}/set/resume", "", qos=1)
+            time.sleep(4)                                          # face_appeared, then its state
+        during_cut = {name: len(ids) - before_cut[name] for name, ids in published.items()}
+        central.start()
+        assert wait_for(lambda: all(len(stored(d)) == len(published[d]) for d in published), timeout=60)
+        fleet.send_signal(signal.SIGKILL)
+        fleet.wait()
+        for name in published:                                     # more events while the fleet is dead
+            commands.publish(f"affectlite/{name}/set/pause", "", qos=1)
+        time.sleep(3)
+        for name in published:
+            commands.publish(f"affectlite/{name}/set/resume", "", qos=1)
+        time.sleep(3)
+        fleet = start_fleet(fleet_command)
+        for device in devices:
+            device.send_signal(signal.SIGTERM)
+        for device in devices:
+            assert device.wait(timeout=30) == 0
+        final = {name: list(ids) for name, ids in published.items()}
+        assert wait_for(lambda: all(stored(d) == final[d] for d in final), timeout=60), \
+            {d: (len(stored(d)), len(final[d])) for d in final}
+        for name in final:
+            assert during_cut[name] >= 4                              # events were made while the uplink was down
+            assert len(set(final[name])) == len(final[name])         # once each
+    finally:
+        for device in devices:
+            if device.poll() is None:
+                device.kill()
+        fleet.send_signal(signal.SIGTERM)
+        fleet.wait(timeout=20)
+        store.close()
+        for client in (witness, commands):
+            client.loop_stop()
+            client.disconnect()
+        site.stop()
+        central.stop()
+        os.environ.pop("AFFECTLITE_FLEET_PASSWORD", None)
