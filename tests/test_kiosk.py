@@ -134,3 +134,50 @@ def test_a_stale_retained_state_is_not_shown_as_current(ws_broker, kiosk_server,
     assert wait_for(lambda: text(browser, "mood") == "happy", timeout=10)
     publisher.loop_stop()
     publisher.disconnect()
+
+
+def test_a_whole_site_and_a_whole_fleet_on_one_screen(ws_broker, kiosk_server, browser):
+    """device=+ shows every device under the prefix, each named on its people's badges and listed
+    with its count; prefix=sites/+/affectlite does the same for every site at a central broker."""
+    import json
+    import time
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    publisher = paho.Client(CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", ws_broker.port)
+    publisher.loop_start()
+
+    def person(track, state, valence):
+        return {"track_id": track, "state": state, "valence": valence, "since_s": 3.0, "in_view_s": 9.0,
+                "probabilities": {}}
+
+    def device(topic_prefix, online, persons, privacy=False):
+        state = {"v": 1, "time": time.time(), "people": len(persons), "paused": False, "privacy": privacy,
+                 "dominant_emotion": None, "valence": None, "alert_active": False, "warnings": [], "persons": persons}
+        publisher.publish(f"{topic_prefix}/availability", "online" if online else "offline", qos=1,
+                          retain=True).wait_for_publish(5)
+        publisher.publish(f"{topic_prefix}/state", json.dumps(state), qos=1, retain=True).wait_for_publish(5)
+
+    device("affectlite/lobby", True, [person(1, "happy", "positive")])
+    device("affectlite/hall", True, [person(1, "happy", "positive"), person(2, "sad", "negative")])
+    device("affectlite/cafe", False, [person(4, "angry", "negative")])       # offline: not counted
+    device("affectlite/office", True, [person(1, "neutral", "neutral")], privacy=True)
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=%2B")
+    assert wait_for(lambda: text(browser, "people") == "3 people", timeout=15), text(browser, "people")
+    listed = lambda: [li.get_attribute("textContent") for li in browser.find_elements("css selector", "#devices li")]
+    assert wait_for(lambda: listed() == ["cafe: offline", "hall: 2 people", "lobby: 1 person",
+                                         "office: privacy mode"]), listed()
+    badges = [li.get_attribute("textContent") for li in browser.find_elements("css selector", "#persons li")]
+    assert sorted(badges) == ["hall #1 happy", "hall #2 sad", "lobby #1 happy"]
+    assert text(browser, "mood") == "happy"                                   # two of three people positive
+    assert text(browser, "device") == "affectlite (3 online)"
+
+    device("sites/shop-1/affectlite/till", True, [person(1, "surprise", "positive")])
+    device("sites/shop-2/affectlite/till", True, [person(3, "sad", "negative"), person(5, "fear", "negative")])
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&prefix=sites/+/affectlite")   # + as typed
+    assert wait_for(lambda: listed() == ["shop-1/till: 1 person", "shop-2/till: 2 people"], timeout=15), listed()
+    assert text(browser, "mood") == "sad" and text(browser, "people") == "3 people"
+    publisher.loop_stop()
+    publisher.disconnect()

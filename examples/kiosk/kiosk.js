@@ -7,8 +7,9 @@ const settings = {
   // A page served over https may only open wss:// (the broker's TLS WebSocket listener).
   broker: params.get("broker") || (location.protocol === "https:"
     ? `wss://${location.hostname}:9443` : `ws://${location.hostname || "localhost"}:9001`),
-  prefix: params.get("prefix") || "affectlite",
-  device: params.get("device") || "+",
+  // A "+" typed into an address arrives as a space: it can only have meant the wildcard.
+  prefix: (params.get("prefix") || "affectlite").replace(/ /g, "+"),
+  device: (params.get("device") || "+").trim().replace(/ /g, "+") || "+",
   username: params.get("user") || undefined,
   password: params.get("password") || undefined,
 };
@@ -20,19 +21,44 @@ const devices = new Map();   // device id -> {online, state}
 const STALE_S = 60;
 const fresh = (state) => typeof state.time !== "number" || Date.now() / 1000 - state.time < STALE_S;
 
+// Several devices on one screen: device=+ (a site), or a prefix with a wildcard (a fleet at a
+// central broker, e.g. sites/+/affectlite). Each device is then named on its badges and listed.
+const several = settings.device === "+" || settings.prefix.split("/").includes("+");
+
+// A device's name: its topic levels where the subscription had a wildcard ("lobby", "shop-1/till").
+function deviceName(levels) {
+  const pattern = [...settings.prefix.split("/"), settings.device];
+  return levels.filter((level, i) => pattern[i] === "+").join("/") || settings.device;
+}
+
+// A privacy-mode device shows nobody; the others show their people.
+const peopleOf = ([name, d]) => (d.state.privacy ? [] : d.state.persons.map((p) => ({ ...p, device: name })));
+
 function render() {
-  const online = [...devices.entries()].filter(([, d]) => d.online && d.state && fresh(d.state));
-  $("device").textContent = settings.device === "+" ? `${settings.prefix} (${online.length} online)` : settings.device;
+  const shown = [...devices.entries()].sort(([a], [b]) => a.localeCompare(b));
+  const online = shown.filter(([, d]) => d.online && d.state && fresh(d.state));
+  $("device").textContent = several ? `${settings.prefix} (${online.length} online)` : settings.device;
   const states = online.map(([, d]) => d.state);
-  const privacy = states.some((s) => s.privacy);
+  const privacy = states.length > 0 && states.every((s) => s.privacy);
   const paused = states.some((s) => s.paused);
-  const persons = privacy ? [] : states.flatMap((s) => s.persons);
+  const persons = online.flatMap(peopleOf);
   $("people").textContent = persons.length === 1 ? "1 person" : `${persons.length} people`;
   $("persons").replaceChildren(...persons.map((p) => {
     const item = document.createElement("li");
     item.dataset.track = p.track_id;
     item.dataset.valence = p.valence;
-    item.textContent = `#${p.track_id} ${p.state}`;
+    item.dataset.device = p.device;
+    item.textContent = several ? `${p.device} #${p.track_id} ${p.state}` : `#${p.track_id} ${p.state}`;
+    return item;
+  }));
+  $("devices").replaceChildren(...(several ? shown : []).map(([name, d]) => {
+    const item = document.createElement("li");
+    const live = online.some(([other]) => other === name);
+    item.dataset.device = name;
+    item.dataset.online = String(live);
+    const count = live ? peopleOf([name, d]).length : 0;
+    item.textContent = !live ? `${name}: offline` : d.state.privacy ? `${name}: privacy mode`
+      : `${name}: ${count === 1 ? "1 person" : `${count} people`}`;
     return item;
   }));
   // The room's mood: the most common valence among the people in view, and its leading emotion.
@@ -58,7 +84,9 @@ client.on("reconnect", () => { $("status").textContent = "reconnecting…"; });
 client.on("offline", () => { $("status").textContent = "broker unreachable"; });
 client.on("error", (error) => { $("status").textContent = `error: ${error.message}`; });
 client.on("message", (name, payload) => {
-  const [, device, kind] = name.split("/");
+  const levels = name.split("/");
+  const kind = levels.pop();
+  const device = deviceName(levels);
   const entry = devices.get(device) || { online: false, state: null };
   if (kind === "availability") {
     entry.online = payload.toString() === "online";
