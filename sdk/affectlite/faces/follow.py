@@ -1,11 +1,14 @@
 """Detect on some frames only, and follow the faces in between (as MediaPipe's face pipelines do).
 
 Detection is the most expensive step of a frame; faces move little between two frames of a
-camera. So the detector runs every ``detect_every`` frames; in between each face keeps its last
-box and keypoints, and its crop is compared with the crop it had when it was last detected:
-when the crop has changed by more than ``max_change`` grey levels on average (the person moved,
-turned or left), the detector runs on that frame at once. A face that leaves therefore ends its
-track at the next detection, and a face that moves is found again where it went.
+camera. So the detector runs every ``detect_every`` frames; in between each face is followed:
+its box and keypoints are shifted by the offset (within ``search_px``) where its patch of a
+4x-downscaled grey frame best matches the patch it had when it was detected (a sum of absolute
+differences, a few numpy operations per face), and its crop is then compared with the crop it had
+when it was detected: when the crop has changed by more than ``max_change`` grey levels on
+average (the person turned, moved too far or left), the detector runs on that frame at once. A
+face that leaves therefore ends its track at the next detection, and a face that walks is
+followed between detections.
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ class FollowOptions:
     #: Mean absolute change (grey levels, 0-255) of a followed face's crop since its detection
     #: that makes the detector run on this frame.
     max_change: float = 12.0
+    #: How far (frame pixels, each way) a followed face is looked for from where it was.
+    search_px: int = 12
 
     def __post_init__(self):
         if self.detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
         if not self.max_change > 0:
             raise ValueError(f"max_change must be > 0, got {self.max_change}")
+        if self.search_px < 0:
+            raise ValueError(f"search_px must be >= 0, got {self.search_px}")
+
+
+#: Following works on the grey frame downscaled by this factor.
+SCALE = 4
 
 
 class FaceFollower:
@@ -40,7 +51,8 @@ class FaceFollower:
         self.detect = detect
         self.options = options
         self._faces: list[Face] = []
-        self._references: list[np.ndarray] = []
+        self._references: list[np.ndarray] = []     # each face's crop when detected
+        self._patches: list[tuple[np.ndarray, int, int] | None] = []   # its small grey patch and where
         self._since = 0
         self.detections = 0
         self.frames = 0
@@ -49,17 +61,63 @@ class FaceFollower:
         """Every face of this frame with its crop, detected or followed."""
         self.frames += 1
         if self._faces and self._since < self.options.detect_every - 1:
-            followed = [(face, crop(rgb, face)) for face in self._faces]
-            if all(self._change(c, ref) <= self.options.max_change for (_, c), ref in zip(followed, self._references)):
-                self._since += 1
-                return followed
+            small = _small_grey(rgb)
+            moved = [self._follow(small, face, patch) for face, patch in zip(self._faces, self._patches)]
+            if all(face is not None for face in moved):
+                followed = [(face, crop(rgb, face)) for face in moved]
+                if all(self._change(c, ref) <= self.options.max_change
+                       for (_, c), ref in zip(followed, self._references)):
+                    self._since += 1
+                    self._faces = moved
+                    return followed
         found = [(face, crop(rgb, face)) for face in self.detect(rgb)]
         self.detections += 1
         self._faces = [face for face, _ in found]
         self._references = [c.astype(np.int16) for _, c in found]
+        small = _small_grey(rgb) if found else None
+        self._patches = [_patch(small, face) for face in self._faces]
         self._since = 0
         return found
+
+    def _follow(self, small: np.ndarray, face: Face, reference: tuple[np.ndarray, int, int] | None) -> Face | None:
+        """The face shifted to where its patch from the last detection matches best now, searched
+        around where it was on the last frame; None (detect instead) at the frame's edge."""
+        if reference is None:
+            return None
+        patch = reference[0]
+        reach = self.options.search_px // SCALE
+        if reach == 0:
+            return face
+        h, w = patch.shape
+        x0, y0 = int(round(face.box[0] / SCALE)), int(round(face.box[1] / SCALE))
+        if y0 - reach < 0 or x0 - reach < 0 or y0 + h + reach > small.shape[0] or x0 + w + reach > small.shape[1]:
+            return None
+        area = small[y0 - reach:y0 + h + reach, x0 - reach:x0 + w + reach]
+        cost = np.abs(np.lib.stride_tricks.sliding_window_view(area, (h, w)) - patch).mean(axis=(2, 3))
+        dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        if dy == reach and dx == reach:
+            return face
+        shift = np.array([(dx - reach) * SCALE, (dy - reach) * SCALE], np.float32)
+        x_0, y_0, x_1, y_1 = face.box
+        return Face((x_0 + shift[0], y_0 + shift[1], x_1 + shift[0], y_1 + shift[1]), face.score,
+                    face.keypoints + shift)
 
     @staticmethod
     def _change(current: np.ndarray, reference: np.ndarray) -> float:
         return float(np.abs(current.astype(np.int16) - reference).mean())
+
+
+def _small_grey(rgb: np.ndarray) -> np.ndarray:
+    """The frame in grey, downscaled by SCALE (every SCALE-th pixel: enough to follow a face)."""
+    return rgb[::SCALE, ::SCALE].mean(axis=2, dtype=np.float32)
+
+
+def _patch(small: np.ndarray | None, face: Face) -> tuple[np.ndarray, int, int] | None:
+    """The face box's patch of the small grey frame, with its top-left corner; None off the frame."""
+    if small is None:
+        return None
+    x0, y0 = int(round(face.box[0] / SCALE)), int(round(face.box[1] / SCALE))
+    x1, y1 = int(round(face.box[2] / SCALE)), int(round(face.box[3] / SCALE))
+    if x0 < 0 or y0 < 0 or x1 > small.shape[1] or y1 > small.shape[0] or x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    return small[y0:y1, x0:x1].copy(), y0, x0
