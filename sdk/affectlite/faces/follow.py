@@ -97,10 +97,10 @@ class FaceFollower:
         dy, dx = np.unravel_index(int(np.argmin(cost)), cost.shape)
         if dy == reach and dx == reach:
             return face
-        shift = np.array([(dx - reach) * SCALE, (dy - reach) * SCALE], np.float32)
+        sx, sy = float((dx - reach) * SCALE), float((dy - reach) * SCALE)
         x_0, y_0, x_1, y_1 = face.box
-        return Face((x_0 + shift[0], y_0 + shift[1], x_1 + shift[0], y_1 + shift[1]), face.score,
-                    face.keypoints + shift)
+        return Face((x_0 + sx, y_0 + sy, x_1 + sx, y_1 + sy), face.score,
+                    face.keypoints + np.array([sx, sy], np.float32))
 
     @staticmethod
     def _change(current: np.ndarray, reference: np.ndarray) -> float:
