@@ -40,6 +40,15 @@ def small_faces(tmp_path_factory, publictest_path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_keras_model(tmp_path_factory, small_faces) -> Path:
     """A small CNN fitted for a few steps on real faces, saved as .keras with a fixed 48x48x1 input."""
+    with np.load(small_faces) as data:
+        model = tiny_cnn(data["x"], data["y"], 7)
+    path = tmp_path_factory.mktemp("keras") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+def tiny_cnn(images: np.ndarray, targets: np.ndarray, classes: int):
+    """A small CNN over 48x48 grey faces, fitted for two epochs: real weights, seconds to train."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -48,14 +57,11 @@ def tiny_keras_model(tmp_path_factory, small_faces) -> Path:
         keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
         keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
         keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(7, activation="softmax"),
+        keras.layers.Dense(classes, activation="softmax"),
     ])
     model.compile("adam", "sparse_categorical_crossentropy")
-    with np.load(small_faces) as data:
-        model.fit(data["x"][..., None] / 255.0, data["y"], epochs=2, batch_size=32, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "tiny.keras"
-    model.save(path)
-    return path
+    model.fit(images[..., None] / 255.0, targets, epochs=2, batch_size=32, verbose=0)
+    return model
 
 
 CLIPS = SHARED / "data" / "av" / "crema-d-sample" / "VideoFlash"

@@ -21,7 +21,7 @@ from affectlite.service import Service
 from affectlite.sources.memory import MemorySource
 from affectlite.states import AlertOptions, StateOptions, StateTracker
 from broker import wait_for
-from conftest import read_frames
+from conftest import read_frames, tiny_cnn
 from test_mqtt import Subscriber
 
 LABELS = ["engaged", "bored", "neutral"]
@@ -32,22 +32,10 @@ ENGAGEMENT = LabelSet.of(LABELS, {"engaged": "positive", "bored": "negative"})
 def engagement_model(tmp_path_factory, small_faces):
     """A three-class CNN fitted for a few steps on real faces (happy -> engaged, neutral ->
     neutral, the rest -> bored), converted to int8 with its labels and their valence."""
-    import keras
-
     from affectlite_convert.cli import main as convert
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((48, 48, 1)),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy")
     with np.load(small_faces) as data:
-        target = np.select([data["y"] == 3, data["y"] == 4], [0, 2], 1)
-        model.fit(data["x"][..., None] / 255.0, target, epochs=2, batch_size=32, verbose=0)
+        model = tiny_cnn(data["x"], np.select([data["y"] == 3, data["y"] == 4], [0, 2], 1), 3)
     folder = tmp_path_factory.mktemp("engagement")
     model.save(folder / "engagement.keras")
     out = folder / "engagement_int8.tflite"
