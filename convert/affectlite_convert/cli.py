@@ -221,7 +221,39 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("model", type=Path, help="an int8 .tflite")
     chk.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if installed")
     chk.add_argument("--json", action="store_true", help="the verdict and the op table as JSON")
+
+    meta = add(sub, "metadata", "write a model card's labels and input normalisation into its .tflite as "
+                                "standard TFLite metadata (convert does this for new models)",
+               ["affectlite-convert metadata face_expression_int8.tflite"])
+    meta.add_argument("model", type=Path, help="a .tflite with its card (.json) beside it; the card's sha256 is "
+                                               "updated to the new file")
     return parser
+
+
+def _metadata(args) -> int:
+    import hashlib
+
+    from affectlite.models.card import ModelCard, card_path_for
+    from affectlite_convert.tflite_metadata import add_metadata
+
+    if not args.model.exists():
+        raise FileNotFoundError(f"{args.model}: no such file")
+    card_file = card_path_for(args.model)
+    if not card_file.exists():
+        raise ValueError(f"{args.model}: no model card {card_file.name} beside it")
+    card = ModelCard.load(card_file)
+    content = args.model.read_bytes()
+    if card.sha256 and hashlib.sha256(content).hexdigest() != card.sha256:
+        raise ValueError(f"{args.model}: its sha256 differs from the card's: the card belongs to another file")
+    updated = add_metadata(content, card)
+    card.sha256 = hashlib.sha256(updated).hexdigest()
+    tmp = args.model.with_name(args.model.name + ".tmp")
+    tmp.write_bytes(updated)
+    card.write(card_file)
+    os.replace(tmp, args.model)
+    print(f"{args.model}: labels ({', '.join(card.labels)}) and input normalisation written as TFLite metadata; "
+          f"{card_file.name} updated (sha256 {card.sha256[:12]}...)")
+    return 0
 
 
 def _train(args) -> int:
@@ -574,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
 
         import_tensorflow_quietly()
     handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check,
-                "explain": _explain}
+                "explain": _explain, "metadata": _metadata}
     try:
         return handlers[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:

@@ -23,6 +23,7 @@ from affectlite.runtime.interpreter import make_interpreter
 from affectlite_convert.data.faces import DataError
 from affectlite_convert.data.images import load_images_resized, to_model_input
 from affectlite_convert.keras_io import LoadedModel, load_model
+from affectlite_convert.tflite_metadata import add_metadata
 
 Quantization = Literal["float32", "dynamic", "int8"]
 
@@ -277,6 +278,8 @@ def convert(model_path: str | Path, out: str | Path, options: ConvertOptions = C
     if options.input_kind == "features" and samples is not None:
         feature_range = (round(float(samples.min()), 4), round(float(samples.max()), 4))
     card = _card(content, out, model, options, calibration, feature_range)
+    content = add_metadata(content, card)           # labels and normalisation for other tools too
+    card.sha256 = hashlib.sha256(content).hexdigest()
     if samples is not None:
         card.converter["agreement"] = agreement(model, content, samples)
 
