@@ -377,3 +377,51 @@ def test_a_user_the_acl_silently_denies_is_detected_and_nothing_is_lost(secured_
     finally:
         fixed.close()
         ha.close()
+
+
+def test_over_mqtt5_a_refused_event_is_seen_at_once_and_stays_queued(secured_broker, tmp_path, caplog):
+    """[mqtt] protocol = "5": the shipped ACL's refusal comes back as a reason code on each
+    PUBACK (3.1.1 acknowledges and drops), so the sink keeps the events and says why."""
+    caplog.set_level("ERROR")
+    config = configuration.validate({"mqtt": {
+        "port": secured_broker.port, "device_id": "lobby", "username": "hall", "password": USERS["hall"],
+        "protocol": "5", "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"]
+    device = MqttSink(config)
+    device.start()
+    try:
+        assert wait_for(lambda: device.connected)
+        device.delivery_verified = True          # as if the round trip had passed: the PUBACK alone must tell
+        for n in range(10):
+            device.publish_event({"v": 1, "type": "face_appeared", "track_id": n})
+        assert wait_for(lambda: device.pump() or device.delivery_verified is False, timeout=10)
+        wait_for(lambda: device.pump() or False, timeout=1.0)
+        assert device.pending == 10
+        assert "refused this device's event (Not authorized)" in caplog.text and "user hall" in caplog.text
+        assert caplog.text.count("refused this device's event") == 1      # one line, not one per event
+    finally:
+        device.close()
+
+
+def test_over_mqtt5_the_retained_state_expires_once_the_device_is_gone(broker, tmp_path):
+    """A device that dies without a word (no DISCONNECT: the broker cannot tell) leaves its
+    retained state; with protocol 5 the broker drops it state_expiry_s after its last refresh,
+    so that a screen that connects later is not shown a mood that is no longer true."""
+    def retained_state() -> list[str]:
+        reader = Client(broker.port, "", "", topics=["affectlite/+/state"], client_id="reader")
+        assert reader.connected.wait(5)
+        wait_for(lambda: False, timeout=0.5)                 # retained messages arrive with the subscription
+        reader.close()
+        return reader.topics()
+
+    for protocol, device_id in (("3.1.1", "old"), ("5", "new")):
+        device = MqttSink(configuration.validate({"mqtt": {
+            "port": broker.port, "device_id": device_id, "protocol": protocol, "state_expiry_s": 2,
+            "queue_path": str(tmp_path / f"{device_id}.sqlite3")}}, environ={})["mqtt"])
+        device.start()
+        assert wait_for(lambda: device.connected)
+        device.publish_state({"v": 1, "time": 1.0, "people": 1})
+        assert wait_for(lambda: f"affectlite/{device_id}/state" in retained_state())
+        device.client.loop_stop()                            # dead: no DISCONNECT, no further refresh
+        device.client.socket().close()
+    wait_for(lambda: False, timeout=3.5)
+    assert retained_state() == ["affectlite/old/state"]     # 3.1.1: kept for ever; 5: expired

@@ -141,6 +141,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "username": Key(str, "", "user name (empty: anonymous)"),
         "password": Key(str, "", "password; use ${VAR} to read it from the environment"),
         "keepalive_s": Key(int, 30, "MQTT keep-alive", check=lambda v: 5 <= v <= 3600, allowed="5..3600"),
+        "protocol": Key(str, "3.1.1", "MQTT version: 3.1.1, or 5 where the broker speaks it (Mosquitto 2 does): "
+                                      "the retained state then expires state_expiry_s after the service stops "
+                                      "refreshing it, and an event the broker refuses (ACL) is seen at once",
+                        choices=("3.1.1", "5")),
+        "state_expiry_s": Key(int, 60, "with protocol 5: how long a retained state (and stats) outlives its last "
+                                       "refresh (the state is refreshed at least every 5 s while the service runs)",
+                              check=lambda v: 1 <= v <= 86400, allowed="1..86400"),
         "tls": Key(bool, False, "connect with TLS"),
         "ca_file": Key(str, "", "CA certificate (PEM) that signed the broker's certificate"),
         "cert_file": Key(str, "", "client certificate (PEM) for mutual TLS"),

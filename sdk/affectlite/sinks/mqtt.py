@@ -54,7 +54,9 @@ SETTING_OF_COMMAND = {"pause": "paused", "resume": "paused"}
 def make_client(config: dict[str, Any], client_id: str) -> paho.Client:
     """A client logging in as the configuration says (credentials, TLS): the service's and
     doctor's connections are made the same way."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311, clean_session=True)
+    v5 = config.get("protocol") == "5"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+                         clean_session=None if v5 else True)
     if config["username"]:
         client.username_pw_set(config["username"], config["password"] or None)
     if config["tls"]:
@@ -97,6 +99,9 @@ class MqttSink:
         self._inflight: dict[int, int] = {}      # paho mid -> outbox row id
         self._handed: set[int] = set()           # outbox rows given to paho and not yet acknowledged
         self._acks: collections.deque[int] = collections.deque()
+        self._refusals: collections.deque[tuple[int, str]] = collections.deque()   # MQTT 5: (mid, reason)
+        self._refusal_logged = False
+        self.v5 = config.get("protocol") == "5"
         self._state: bytes | None = None
         self._last_faces = 0.0
 
@@ -155,7 +160,8 @@ class MqttSink:
             return
         self._state = data
         if self.connected:
-            self.client.publish(self.topic("state"), data, qos=1, retain=True)
+            self.client.publish(self.topic("state"), data, qos=1, retain=True,
+                                properties=self._expiring(self.config["state_expiry_s"]))
 
     def publish_faces(self, payload: dict[str, Any], now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
@@ -168,7 +174,20 @@ class MqttSink:
     def publish_stats(self, payload: dict[str, Any]) -> None:
         """Retained, so that a dashboard (Home Assistant's diagnostic sensors) has figures at once."""
         if self.connected:
-            self.client.publish(self.topic("stats"), _encode(payload), qos=0, retain=True)
+            expiry = max(self.config["state_expiry_s"], 3 * self.config["stats_interval_s"])
+            self.client.publish(self.topic("stats"), _encode(payload), qos=0, retain=True, properties=self._expiring(expiry))
+
+    def _expiring(self, seconds: float):
+        """MQTT 5: a retained message that the broker drops ``seconds`` after it was sent, so that a
+        device that died while the broker was away leaves no state that looks current."""
+        if not self.v5:
+            return None
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.MessageExpiryInterval = int(seconds)
+        return properties
 
     def pump(self, window: int = 100) -> None:
         """Retire acknowledged events and hand queued ones to the client, oldest first, keeping at
@@ -182,6 +201,20 @@ class MqttSink:
             if row is not None:                  # acks of state, replies etc. are not in the outbox
                 self._handed.discard(row)
                 self.outbox.remove(row)
+                self._refusal_logged = False
+        while self._refusals:                    # MQTT 5: the broker said no; the event stays queued
+            mid, reason = self._refusals.popleft()
+            row = self._inflight.pop(mid, None)
+            if row is None:
+                continue
+            self._handed.discard(row)
+            self.delivery_verified = False
+            if not self._refusal_logged:
+                self._refusal_logged = True
+                log.error("MQTT %s:%s refused this device's event (%s): its ACL denies user %s writing %s; events "
+                          "stay queued (%d) and are tried again every %g s", self.config["host"], self.config["port"],
+                          reason, self.config["username"] or "(anonymous)", self.topic("events"), len(self.outbox),
+                          ROUNDTRIP_RETRY_S)
         if not self.connected or time.monotonic() - self._connected_at < 0.2:
             return
         self._publish_settings()
@@ -237,7 +270,7 @@ class MqttSink:
         """What a person should know about delivery now (the state's ``warnings``)."""
         found = self.outbox.warnings()
         if self.delivery_verified is False:
-            found.append(f"MQTT: the broker accepts but does not deliver this device's messages (ACL?): user "
+            found.append(f"MQTT: the broker refuses or drops this device's messages (ACL?): user "
                          f"{self.config['username'] or '(anonymous)'}, device id {self.config['device_id']}; "
                          "events are kept queued")
         return found
@@ -259,7 +292,8 @@ class MqttSink:
         if self.config["homeassistant"]:
             self._publish_discovery()
         if self._state is not None:
-            client.publish(self.topic("state"), self._state, qos=1, retain=True)
+            client.publish(self.topic("state"), self._state, qos=1, retain=True,
+                           properties=self._expiring(self.config["state_expiry_s"]))
         self._resend_settings = True            # the loop thread sends them (no lock held into paho)
         self.delivery_verified = None
         self._send_token()
@@ -293,7 +327,10 @@ class MqttSink:
         self._refused = False
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self._acks.append(mid)
+        if reason_code.is_failure:               # MQTT 5 only: 3.1.1 acknowledges what it drops
+            self._refusals.append((mid, str(reason_code)))
+        else:
+            self._acks.append(mid)
 
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == f"{self.config['discovery_prefix']}/status":
