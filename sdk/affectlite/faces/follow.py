@@ -108,8 +108,9 @@ class FaceFollower:
 
 
 def _small_grey(rgb: np.ndarray) -> np.ndarray:
-    """The frame in grey, downscaled by SCALE (every SCALE-th pixel: enough to follow a face)."""
-    return rgb[::SCALE, ::SCALE].mean(axis=2, dtype=np.float32)
+    """The frame downscaled by SCALE (every SCALE-th pixel), its green channel as the grey (most
+    of luma, and a tenth of the cost of averaging the three): enough to follow a face."""
+    return rgb[::SCALE, ::SCALE, 1].astype(np.float32)
 
 
 def _patch(small: np.ndarray | None, face: Face) -> tuple[np.ndarray, int, int] | None:
