@@ -7,9 +7,9 @@
    faces near the camera): the runtime's path as it is (``detect_every`` as given, faces
    classified in one call) against detecting on every frame and classifying face by face, in the
    same process. "found" is how many of the faces the detector finds on the first frame.
-2. Track continuity on the six CREMA-D clips with ``detect_every`` N against detecting on every
-   frame: faces lost (frames with a different face count), track ids, and frames whose emotion
-   differs.
+2. Track continuity on the six CREMA-D clips, and on the composited crowd of 10, with
+   ``detect_every`` N against detecting on every frame: faces lost (frames with a different face
+   count), track ids or swaps, and frames (faces) whose emotion differs.
 
     python benchmarks/crowd_frames.py --detect-every 3
 """
@@ -102,6 +102,47 @@ def continuity(detect_every: int) -> None:
           f"{differs} ({100 * differs / frames_total:.1f} %)")
 
 
+def crowd_continuity(detector: str, detect_every: int, faces: int = 10, count: int = 90) -> None:
+    """The composited crowd (drifting back and forth) with detect_every N against every frame:
+    how many faces each run has per frame, how many of the every-frame run's faces the other
+    also has (boxes overlapping by IoU >= 0.5), and track swaps (a track of one run paired with a
+    second track of the other)."""
+    frames = crowd_frames(faces, count)
+    with EmotionRecognizer(RecognizerOptions(detector=detector, detect_every=1, max_faces=20)) as every, \
+            EmotionRecognizer(RecognizerOptions(detector=detector, detect_every=detect_every, max_faces=20)) as skipping:
+        base_tracker, tracker, follower = IouTracker(), IouTracker(), skipping.follower()
+        counts_a, counts_b = [], []
+        matched = total = swaps = differs = 0
+        pairs: dict[int, int] = {}
+        for frame in frames:
+            a = every.analyze_image(frame, base_tracker)
+            b = skipping.analyze_image(frame, tracker, follower)
+            counts_a.append(len(a))
+            counts_b.append(len(b))
+            for x in a:
+                total += 1
+                match = max(b, key=lambda y: _iou(x.box, y.box), default=None)
+                if match is None or _iou(x.box, match.box) < 0.5:
+                    continue
+                matched += 1
+                differs += x.emotion != match.emotion
+                if pairs.setdefault(x.track_id, match.track_id) != match.track_id:
+                    swaps += 1
+                    pairs[x.track_id] = match.track_id
+    print(f"crowd of {faces} ({count} frames), detect_every {detect_every}: detector on "
+          f"{100 * follower.detections / follower.frames:.0f} % of frames; faces per frame: every frame "
+          f"{min(counts_a)}-{max(counts_a)} (mean {np.mean(counts_a):.1f}), followed {min(counts_b)}-{max(counts_b)} "
+          f"(mean {np.mean(counts_b):.1f}); of the every-frame run's {total} faces the followed run has "
+          f"{matched} ({100 * matched / max(total, 1):.0f} %), {differs} of them with another emotion; track swaps: {swaps}")
+
+
+def _iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detect-every", type=int, default=3)
@@ -123,6 +164,7 @@ def main() -> None:
             print(f"{faces:>5} {found:>5} {before:>22.2f} {batched:>9.2f} {now:>28.2f} {before / now:>6.1f}x"
                   f"   detector on {100 * detected[0]:.0f} % of frames")
     continuity(args.detect_every)
+    crowd_continuity(args.detector, args.detect_every)
 
 
 if __name__ == "__main__":
