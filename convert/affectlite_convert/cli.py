@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "by later runs; default: OUT/../speech-cache)")
     speech.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model")
     speech.add_argument("--epochs", type=int, help="default: the recipe's (40 ravdess, 30 multi)")
+    speech.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's, 0.002)")
+    speech.add_argument("--init", type=Path, help="start from this trained speech model (.keras, same architecture), "
+                                                  "e.g. to teach a RAVDESS model the other corpora")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -311,6 +314,12 @@ def _train_speech(args) -> int:
     recipe = MULTI_CORPUS if args.recipe == "multi" else SpeechRecipe()
     if args.epochs is not None:
         recipe = replace(recipe, epochs=args.epochs)
+    if args.learning_rate is not None:
+        recipe = replace(recipe, learning_rate=args.learning_rate)
+    if args.init is not None:
+        if not args.init.exists():
+            raise FileNotFoundError(f"--init {args.init}: no such file")
+        recipe = replace(recipe, init=str(args.init))
     if args.corpora:
         recipe = replace(recipe, corpora=tuple(c.strip() for c in args.corpora.split(",") if c.strip()))
     if args.val_speakers is not None:

@@ -53,6 +53,9 @@ class SpeechRecipe:
     freq_mask_bands: int = 8
     seed: int = 7
     model: SpeechCnnSpec = field(default_factory=SpeechCnnSpec)
+    #: A trained speech model (same architecture) to start from instead of random weights: e.g.
+    #: the RAVDESS model taught the other corpora and recording conditions, at a lower rate.
+    init: str = ""
 
 
 #: The multi-corpus recipe the bundled model is trained with (``train speech --recipe multi``).
@@ -234,6 +237,11 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     def build():
         keras.utils.set_random_seed(recipe.seed)
         model = build_speech_cnn(recipe.model, train.windows.shape[1], train.windows.shape[2])
+        if recipe.init:
+            start = keras.models.load_model(recipe.init, compile=False)
+            if [w.shape for w in start.get_weights()] != [w.shape for w in model.get_weights()]:
+                raise ValueError(f"{recipe.init}: not a speech CNN of this recipe's architecture ({recipe.model})")
+            model.set_weights(start.get_weights())
         schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate / 20, recipe.epochs * steps,
                                                           warmup_target=recipe.learning_rate, warmup_steps=2 * steps)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay),
