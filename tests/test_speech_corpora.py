@@ -138,6 +138,27 @@ def test_split_keeps_validation_speakers_out_of_training(tmp_path, corpora):
     assert state["temperature"] > 0
 
 
+def test_a_run_can_start_from_a_trained_model(tmp_path, corpora):
+    """--init: the first epoch starts from the given model's weights (same architecture only)."""
+    import keras
+
+    from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
+    from affectlite_convert.training.train_speech import SpeechRecipe, train_speech
+
+    spec = SpeechCnnSpec(widths=(8, 8, 8, 8))
+    start = build_speech_cnn(spec)
+    start.save(tmp_path / "start.keras")
+    recipe = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
+                          learning_rate=1e-9, model=spec, init=str(tmp_path / "start.keras"))
+    final = keras.models.load_model(train_speech(corpora / "emovo", tmp_path / "run", recipe, verbose=0), compile=False)
+    kernels = [w for w in final.get_weights() if w.ndim == 4]
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(kernels, [w for w in start.get_weights() if w.ndim == 4]))
+    wider = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
+                         model=SpeechCnnSpec(widths=(8, 8, 8, 16)), init=str(tmp_path / "start.keras"))
+    with pytest.raises(ValueError, match="not a speech CNN of this recipe's architecture"):
+        train_speech(corpora / "emovo", tmp_path / "run2", wider, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
     """A real RAVDESS sentence (about 3.5 s, 16 kHz)."""
