@@ -3,8 +3,8 @@
 Detection is the most expensive step of a frame; faces move little between two frames of a
 camera. So the detector runs every ``detect_every`` frames; in between each face is followed:
 its box and keypoints are shifted by the offset (within ``search_px``) where its patch of a
-4x-downscaled grey frame best matches the patch it had when it was detected (a sum of absolute
-differences, a few numpy operations per face), and its crop is then compared with the crop it had
+4x-downscaled grey frame best matches the patch it had when it was detected (the mean absolute
+difference, a few numpy operations per face), and its crop is then compared with the crop it had
 when it was detected: when the crop has changed by more than ``max_change`` grey levels on
 average (the person turned, moved too far or left), the detector runs on that frame at once. A
 face that leaves therefore ends its track at the next detection, and a face that walks is
@@ -52,7 +52,7 @@ class FaceFollower:
         self.options = options
         self._faces: list[Face] = []
         self._references: list[np.ndarray] = []     # each face's crop when detected
-        self._patches: list[tuple[np.ndarray, int, int] | None] = []   # its small grey patch and where
+        self._patches: list[np.ndarray | None] = []  # its patch of the small grey frame when detected
         self._since = 0
         self.detections = 0
         self.frames = 0
@@ -79,12 +79,11 @@ class FaceFollower:
         self._since = 0
         return found
 
-    def _follow(self, small: np.ndarray, face: Face, reference: tuple[np.ndarray, int, int] | None) -> Face | None:
+    def _follow(self, small: np.ndarray, face: Face, patch: np.ndarray | None) -> Face | None:
         """The face shifted to where its patch from the last detection matches best now, searched
         around where it was on the last frame; None (detect instead) at the frame's edge."""
-        if reference is None:
+        if patch is None:
             return None
-        patch = reference[0]
         reach = self.options.search_px // SCALE
         if reach == 0:
             return face
@@ -113,12 +112,12 @@ def _small_grey(rgb: np.ndarray) -> np.ndarray:
     return rgb[::SCALE, ::SCALE, 1].astype(np.float32)
 
 
-def _patch(small: np.ndarray | None, face: Face) -> tuple[np.ndarray, int, int] | None:
-    """The face box's patch of the small grey frame, with its top-left corner; None off the frame."""
+def _patch(small: np.ndarray | None, face: Face) -> np.ndarray | None:
+    """The face box's patch of the small grey frame; None where the box leaves the frame."""
     if small is None:
         return None
     x0, y0 = int(round(face.box[0] / SCALE)), int(round(face.box[1] / SCALE))
     x1, y1 = int(round(face.box[2] / SCALE)), int(round(face.box[3] / SCALE))
     if x0 < 0 or y0 < 0 or x1 > small.shape[1] or y1 > small.shape[0] or x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    return small[y0:y1, x0:x1].copy(), y0, x0
+    return small[y0:y1, x0:x1].copy()
