@@ -118,7 +118,8 @@ def test_clip_steps_from_a_real_crema_d_clip():
     assert steps.shape[1] == 16 and len(steps) >= 8                        # 4 steps a second over ~2.5 s
     assert steps[:, 7].all()                                               # a face in every step
     assert steps[:, 15].any()                                              # he speaks
-    assert np.allclose(steps[steps[:, 15] == 1, 8:15].sum(axis=1), 1, atol=1e-3)
+    # int8 probabilities in steps of 1/256: seven of them sum to 1 within 7/512
+    assert np.allclose(steps[steps[:, 15] == 1, 8:15].sum(axis=1), 1, atol=7 / 512)
     assert not steps[steps[:, 15] == 0, 8:15].any()                        # no voice: zeros, flag 0
     windows = sequences_from_steps(steps, 8, 4)
     assert windows.shape[1:] == (8, 16) and np.array_equal(windows[0], steps[:8])
