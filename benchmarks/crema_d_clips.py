@@ -44,7 +44,8 @@ def main() -> None:
             voice_mean, windows, _ = speech.classify(read_video_audio(clip))
             fused = late_fusion(face_mean, voice_mean, reliability)
             face_top, n = votes.most_common(1)[0]
-            voice_top = EMOTIONS[int(np.argmax(voice_mean))] if voice_mean is not None else "no speech"
+            voice_top = (EMOTIONS[int(np.argmax(voice_mean))] if voice_mean is not None
+                         else "unsure" if len(windows) else "no speech")
             fused_top = EMOTIONS[int(np.argmax(fused))]
             windows_of_steps = sequences_from_steps(clip_steps(clip, recognizer, speech), lstm.steps, 1)
             lstm_top = EMOTIONS[int(np.argmax(np.mean([lstm.predict(w) for w in windows_of_steps], axis=0)))]
