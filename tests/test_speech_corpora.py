@@ -153,6 +153,20 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, corpora):
     final = keras.models.load_model(train_speech(corpora / "emovo", tmp_path / "run", recipe, verbose=0), compile=False)
     kernels = [w for w in final.get_weights() if w.ndim == 4]
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(kernels, [w for w in start.get_weights() if w.ndim == 4]))
+    # `train blend`: half of each model's weights, calibrated, written where `convert` takes it.
+    from affectlite_convert.cli import main
+
+    other = build_speech_cnn(spec)
+    other.set_weights([w + 1.0 for w in start.get_weights()])
+    other.save(tmp_path / "other.keras")
+    assert main(["train", "blend", "--run", str(tmp_path / "run"), "--base", str(tmp_path / "other.keras"),
+                 "--share", "0.5", "--data", str(corpora / "emovo"), "--cache", str(tmp_path / "cache")]) == 0
+    blended = keras.models.load_model(tmp_path / "run" / "speech_emotion.keras", compile=False)
+    assert all(np.allclose(b, a + 0.5, atol=1e-4) for b, a in
+               zip([w for w in blended.get_weights() if w.ndim == 4], kernels))
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["data"]["weight_interpolation"].startswith("weights = 0.5 x this run's final + 0.5 x other.keras")
+
     wider = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
                          model=SpeechCnnSpec(widths=(8, 8, 8, 16)), init=str(tmp_path / "start.keras"))
     with pytest.raises(ValueError, match="not a speech CNN of this recipe's architecture"):

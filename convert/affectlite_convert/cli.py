@@ -136,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
+    blend = add(train_sub, "blend", "a finished speech run's model averaged in weight space with the model it "
+                                    "started from (--init), then calibrated on the run's validation speakers",
+                ["affectlite-convert train blend --run runs/speech_ft --base speech_emotion_v1.keras --share 0.4"])
+    blend.add_argument("--run", type=Path, required=True, help="the finished speech run (started with --init)")
+    blend.add_argument("--base", type=Path, required=True, help="the model the run started from")
+    blend.add_argument("--share", type=float, required=True,
+                       help="the fine-tuned weights' share, 0..1 (choose it on the validation speakers)")
+    blend.add_argument("--data", type=Path, default=Path("../shared/data/speech"),
+                       help="folder holding the corpora (default: %(default)s)")
+    blend.add_argument("--cache", type=Path, help="the run's simulated recordings (default: RUN/../speech-cache)")
+
     fusion = add(train_sub, "fusion", "the audio-visual fusion LSTM on label-paired sequences",
                  ["affectlite-convert train fusion --speech-folds runs/speech_folds --out runs/fusion"])
     fusion.add_argument("--faces", type=Path, default=Path("../shared/data/faces/fer2013_publictest.npz"),
@@ -260,7 +271,17 @@ def _metadata(args) -> int:
 
 
 def _train(args) -> int:
-    return {"face": _train_face, "speech": _train_speech, "fusion": _train_fusion}[args.model](args)
+    return {"face": _train_face, "speech": _train_speech, "fusion": _train_fusion, "blend": _train_blend}[args.model](args)
+
+
+def _train_blend(args) -> int:
+    from affectlite_convert.training.blend import blend_speech
+
+    out = blend_speech(args.run, args.base, args.share, args.data, args.cache or args.run.parent / "speech-cache")
+    print(f"blended {args.share:g} x {args.run / 'final.keras'} + {1 - args.share:g} x {args.base}, calibrated: {out}\n"
+          f"next: {PROG} convert {out} --input-kind features --task speech-emotion --calibration "
+          f"{args.run / 'calibration.npz'} --training-info {args.run} --out speech_emotion_int8.tflite")
+    return 0
 
 
 def _train_fusion(args) -> int:
