@@ -44,7 +44,11 @@ def _valence(text: str) -> dict[str, str]:
         valence = dict(pair.split("=", 1) for pair in pairs)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected label=valence pairs, e.g. bored=negative, got '{text}'") from None
-    wrong = {k: v for k, v in valence.items() if v not in ("positive", "negative", "neutral")}
+    from typing import get_args
+
+    from affectlite.labels import Valence
+
+    wrong = {k: v for k, v in valence.items() if v not in get_args(Valence)}
     if wrong:
         raise argparse.ArgumentTypeError(f"valence is positive, negative or neutral, got {wrong}")
     return valence

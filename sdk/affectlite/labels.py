@@ -13,7 +13,7 @@ valence) through states, payloads, Home Assistant and the analyze output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence, get_args
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class LabelSet:
     def __post_init__(self):
         if len(self.names) < 2 or len(set(self.names)) != len(self.names):
             raise ValueError(f"labels must be two or more distinct names, got {list(self.names)}")
-        wrong = {k: v for k, v in self.valence.items() if v not in ("positive", "negative", "neutral")}
+        wrong = {k: v for k, v in self.valence.items() if v not in get_args(Valence)}
         if wrong:
             raise ValueError(f"valence must be positive, negative or neutral, got {wrong}")
         unknown = set(self.valence) - set(self.names)
@@ -84,11 +84,7 @@ class LabelSet:
     def of(cls, names: Sequence[str], valence: Mapping[str, str] | None = None) -> "LabelSet":
         """A card's labels: its own valence where it gives one, else the seven emotions' where the
         name is one of them, else neutral."""
-        valence = dict(valence or {})
-        unknown = set(valence) - set(names)
-        if unknown:
-            raise ValueError(f"valence given for {sorted(unknown)}, which are not among the labels {list(names)}")
-        return cls(tuple(names), {n: valence.get(n, VALENCE.get(n, "neutral")) for n in names})
+        return cls(tuple(names), {n: VALENCE.get(n, "neutral") for n in names} | dict(valence or {}))
 
     @property
     def is_emotions(self) -> bool:

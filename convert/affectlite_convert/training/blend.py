@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 
 def blend_speech(run_dir: str | Path, base: str | Path, share: float, data: str | Path,
                  cache: str | Path | None = None) -> Path:
@@ -21,10 +19,10 @@ def blend_speech(run_dir: str | Path, base: str | Path, share: float, data: str 
     run's ``speech_emotion.keras`` (what ``convert`` takes) and noted in its state for the card."""
     import keras
 
-    from affectlite.labels import EMOTIONS
-    from affectlite_convert.calibration import fit_temperature, fold_temperature
+    from affectlite_convert.calibration import fold_temperature
     from affectlite_convert.training.speech_cnn import SpeechCnnSpec
-    from affectlite_convert.training.train_speech import Pool, SpeechRecipe, load_training_data
+    from affectlite_convert.training.train_speech import (Pool, SpeechRecipe, fit_speech_temperature,
+                                                          load_training_data, weights_like)
 
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"--share must be within 0..1, got {share}")
@@ -33,20 +31,13 @@ def blend_speech(run_dir: str | Path, base: str | Path, share: float, data: str 
     if not (run_dir / "final.keras").exists() or not state_path.exists():
         raise ValueError(f"{run_dir}: not a finished speech run (final.keras and state.json)")
     tuned = keras.models.load_model(run_dir / "final.keras", compile=False)
-    start = keras.models.load_model(base, compile=False)
-    if [w.shape for w in tuned.get_weights()] != [w.shape for w in start.get_weights()]:
-        raise ValueError(f"{base}: another architecture than {run_dir / 'final.keras'}")
-    tuned.set_weights([share * a + (1.0 - share) * b for a, b in zip(tuned.get_weights(), start.get_weights())])
+    tuned.set_weights([share * a + (1.0 - share) * b for a, b in zip(tuned.get_weights(), weights_like(base, tuned))])
 
     state = json.loads(state_path.read_text())
-    fields = dict(state["recipe"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in state["recipe"].items()}
     fields["model"] = SpeechCnnSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields["model"].items()})
-    recipe = SpeechRecipe(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-    _, val_sets, _ = load_training_data(data, recipe, cache)
-    val = Pool.of(val_sets)
-    probs = tuned.predict(val.windows.astype(np.float32)[..., None], batch_size=256, verbose=0)
-    masked = probs * val.masks
-    temperature = fit_temperature(masked / masked.sum(axis=1, keepdims=True), np.eye(len(EMOTIONS))[val.labels] * val.masks)
+    _, val_sets, _ = load_training_data(data, SpeechRecipe(**fields), cache)
+    temperature = fit_speech_temperature(tuned, Pool.of(val_sets))
     fold_temperature(tuned, temperature)
     out = run_dir / "speech_emotion.keras"
     tuned.save(out)

@@ -220,7 +220,6 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     ``temperature`` (fold it in with :func:`affectlite_convert.calibration.fold_temperature`)."""
     import keras
 
-    from affectlite_convert.calibration import fit_temperature
     from affectlite_convert.training.label_mask import masked_accuracy, masked_crossentropy
 
     overlap = set(recipe.train_actors) & set(recipe.val_actors)
@@ -238,10 +237,7 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         keras.utils.set_random_seed(recipe.seed)
         model = build_speech_cnn(recipe.model, train.windows.shape[1], train.windows.shape[2])
         if recipe.init:
-            start = keras.models.load_model(recipe.init, compile=False)
-            if [w.shape for w in start.get_weights()] != [w.shape for w in model.get_weights()]:
-                raise ValueError(f"{recipe.init}: not a speech CNN of this recipe's architecture ({recipe.model})")
-            model.set_weights(start.get_weights())
+            model.set_weights(weights_like(recipe.init, model))
         schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate / 20, recipe.epochs * steps,
                                                           warmup_target=recipe.learning_rate, warmup_steps=2 * steps)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay),
@@ -260,14 +256,31 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     }
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, steps_per_epoch=steps)
     if "temperature" not in run.state:
-        trained = keras.models.load_model(final, compile=False)
-        probs = trained.predict(val.windows.astype(np.float32)[..., None], batch_size=256, verbose=0)
-        targets = np.eye(len(EMOTIONS))[val.labels] * val.masks
-        masked = probs * val.masks
-        run.state["temperature"] = fit_temperature(masked / masked.sum(axis=1, keepdims=True), targets)
+        run.state["temperature"] = fit_speech_temperature(keras.models.load_model(final, compile=False), val)
         run.state["data"]["temperature_fitted_on"] = "the validation speakers' windows (clean recordings)"
         run.save_state()
     return final
+
+
+def fit_speech_temperature(model, val: Pool) -> float:
+    """The temperature that calibrates ``model`` on the validation windows, each scored over the
+    labels its corpus has (as the loss is)."""
+    from affectlite_convert.calibration import fit_temperature
+
+    probs = model.predict(val.windows.astype(np.float32)[..., None], batch_size=256, verbose=0)
+    masked = probs * val.masks
+    return fit_temperature(masked / masked.sum(axis=1, keepdims=True), np.eye(len(EMOTIONS))[val.labels] * val.masks)
+
+
+def weights_like(path: str | Path, model) -> list:
+    """The weights of the Keras model at ``path``, refused unless it has ``model``'s architecture."""
+    import keras
+
+    weights = keras.models.load_model(path, compile=False).get_weights()
+    if [w.shape for w in weights] != [w.shape for w in model.get_weights()]:
+        raise ValueError(f"{path}: not a speech CNN of this recipe's architecture "
+                         f"({len(model.get_weights())} weight tensors of other shapes)")
+    return weights
 
 
 def fold_actors(actors: tuple[int, ...], folds: int) -> list[tuple[int, ...]]:

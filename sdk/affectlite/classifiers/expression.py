@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlite.labels import DEFAULT_LABELS, EMOTIONS, LabelSet, reorder_probabilities
+from affectlite.labels import EMOTIONS, LabelSet, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.edgetpu import EdgeTpuMode, place_model
@@ -44,9 +44,9 @@ class ExpressionClassifier:
         self._scale, self._offset = (high - low) / 255.0, low
         self._input = details
         # The seven emotions in any order are put in affectlite's; other classes stay as the card has them.
-        self._reorder = sorted(self.card.labels) == sorted(EMOTIONS) and list(self.card.labels) != list(EMOTIONS)
-        self.labels: LabelSet = (DEFAULT_LABELS if sorted(self.card.labels) == sorted(EMOTIONS) and not self.card.valence
-                                 else LabelSet.of(EMOTIONS if self._reorder else self.card.labels, self.card.valence))
+        seven = sorted(self.card.labels) == sorted(EMOTIONS)
+        self._reorder = seven and list(self.card.labels) != list(EMOTIONS)
+        self.labels = LabelSet.of(EMOTIONS if seven else self.card.labels, self.card.valence)
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -43,12 +43,8 @@ def _relabel(node: Any, names: tuple[str, ...]) -> Any:
             out[key] = {name: first for name in names} | {k: _relabel(v, names) for k, v in value.items()
                                                           if k not in EMOTIONS}
         elif key == "patternProperties" and _PATTERN in value:
-            out[key] = {("^(" + "|".join(map(_escape, names)) + ")$" if k == _PATTERN else k): _relabel(v, names)
+            out[key] = {("^(" + "|".join(map(re.escape, names)) + ")$" if k == _PATTERN else k): _relabel(v, names)
                         for k, v in value.items()}
         else:
             out[key] = _relabel(value, names)
     return out
-
-
-def _escape(name: str) -> str:
-    return re.escape(name)

@@ -54,7 +54,7 @@ SETTING_OF_COMMAND = {"pause": "paused", "resume": "paused"}
 def make_client(config: dict[str, Any], client_id: str) -> paho.Client:
     """A client logging in as the configuration says (credentials, TLS): the service's and
     doctor's connections are made the same way."""
-    v5 = config.get("protocol") == "5"
+    v5 = config["protocol"] == "5"
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
                          clean_session=None if v5 else True)
     if config["username"]:
@@ -101,7 +101,6 @@ class MqttSink:
         self._acks: collections.deque[int] = collections.deque()
         self._refusals: collections.deque[tuple[int, str]] = collections.deque()   # MQTT 5: (mid, reason)
         self._refusal_logged = False
-        self.v5 = config.get("protocol") == "5"
         self._state: bytes | None = None
         self._last_faces = 0.0
 
@@ -160,8 +159,11 @@ class MqttSink:
             return
         self._state = data
         if self.connected:
-            self.client.publish(self.topic("state"), data, qos=1, retain=True,
-                                properties=self._expiring(self.config["state_expiry_s"]))
+            self._send_state(self.client)
+
+    def _send_state(self, client: paho.Client) -> None:
+        client.publish(self.topic("state"), self._state, qos=1, retain=True,
+                       properties=self._expiring(self.config["state_expiry_s"]))
 
     def publish_faces(self, payload: dict[str, Any], now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
@@ -180,7 +182,7 @@ class MqttSink:
     def _expiring(self, seconds: float):
         """MQTT 5: a retained message that the broker drops ``seconds`` after it was sent, so that a
         device that died while the broker was away leaves no state that looks current."""
-        if not self.v5:
+        if self.config["protocol"] != "5":
             return None
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
@@ -292,8 +294,7 @@ class MqttSink:
         if self.config["homeassistant"]:
             self._publish_discovery()
         if self._state is not None:
-            client.publish(self.topic("state"), self._state, qos=1, retain=True,
-                           properties=self._expiring(self.config["state_expiry_s"]))
+            self._send_state(client)
         self._resend_settings = True            # the loop thread sends them (no lock held into paho)
         self.delivery_verified = None
         self._send_token()
