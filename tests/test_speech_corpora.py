@@ -169,7 +169,7 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, corpora):
 
     wider = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
                          model=SpeechCnnSpec(widths=(8, 8, 8, 16)), init=str(tmp_path / "start.keras"))
-    with pytest.raises(ValueError, match="not a speech CNN of this recipe's architecture"):
+    with pytest.raises(ValueError, match="not a model of this recipe's architecture"):
         train_speech(corpora / "emovo", tmp_path / "run2", wider, verbose=0)
 
 

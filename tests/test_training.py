@@ -122,3 +122,21 @@ def test_distillation_mixes_the_teachers_into_the_targets(tmp_path, split, tiny_
     train_face(split[0], split[1], tmp_path / "run", recipe, verbose=0)
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["recipe"]["teachers"] == [str(tiny_keras_model)] and state["recipe"]["distill_weight"] == 0.5
+
+
+def test_a_run_can_start_from_a_trained_model(tmp_path, split):
+    """``--init``: a second, shorter cycle from a trained model instead of random weights."""
+    import keras
+
+    first = train_face(split[0], split[1], tmp_path / "first", FaceRecipe(**{**TINY.__dict__, "epochs": 1}), verbose=0)
+    # no training steps at all would leave the weights as they were: a learning rate of 0 shows they are loaded
+    frozen = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "warmup_epochs": 0, "learning_rate": 0.0,
+                           "weight_decay": 0.0, "init": str(first)})
+    second = train_face(split[0], split[1], tmp_path / "second", frozen, verbose=0)
+    before, after = keras.models.load_model(first), keras.models.load_model(second)
+    kernels = [(a, b) for a, b in zip(before.get_weights(), after.get_weights()) if a.ndim == 4]
+    assert kernels and all(np.allclose(a, b) for a, b in kernels)
+
+    wider = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "init": str(first), "model": FaceCnnSpec(widths=(8, 16, 16, 64))})
+    with pytest.raises(ValueError, match="not a model of this recipe's architecture"):
+        train_face(split[0], split[1], tmp_path / "third", wider, verbose=0)

@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--epochs", type=int, default=60)
     face.add_argument("--batch-size", type=int, default=128)
     face.add_argument("--learning-rate", type=float, default=2e-3)
+    face.add_argument("--warmup-epochs", type=int, default=3,
+                      help="epochs of linear warm-up to --learning-rate before the cosine decay (default: %(default)s)")
+    face.add_argument("--init", type=Path,
+                      help="start from this trained face model (.keras, same architecture) instead of random weights")
     face.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                       help="keep an exponential moving average of the weights, e.g. 0.999 (default: off)")
     face.add_argument("--teacher", type=Path, action="append", default=[],
@@ -392,9 +396,11 @@ def _train_face(args) -> int:
         raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
     if not 0.0 <= args.distill <= 1.0:
         raise ValueError(f"--distill must be in [0, 1], got {args.distill}")
-    for teacher in args.teacher:
-        if not teacher.exists():
-            raise ValueError(f"--teacher {teacher}: no such model")
+    for model in [*args.teacher, *([args.init] if args.init else [])]:
+        if not model.exists():
+            raise ValueError(f"{model}: no such model (--teacher / --init)")
+    if args.warmup_epochs < 0 or args.warmup_epochs >= args.epochs:
+        raise ValueError(f"--warmup-epochs must be from 0 to --epochs - 1, got {args.warmup_epochs}")
     crowd = args.labels == "ferplus"
     if not 0.0 <= args.label_mix <= 1.0:
         raise ValueError(f"--label-mix must be in [0, 1], got {args.label_mix}")
@@ -405,7 +411,8 @@ def _train_face(args) -> int:
                         label_smoothing=0.0 if crowd else FaceRecipe.label_smoothing,
                         class_weight_power=args.class_weight_power,
                         ema_momentum=args.ema, teachers=tuple(str(t.resolve()) for t in args.teacher),
-                        distill_weight=args.distill if args.teacher else 0.0)
+                        distill_weight=args.distill if args.teacher else 0.0,
+                        warmup_epochs=args.warmup_epochs, init=str(args.init.resolve()) if args.init else "")
     final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
                        votes_path=(args.votes or args.data / "ferplus_votes.npz") if crowd else None)
     temperature = json.loads((args.out / "state.json").read_text()).get("temperature", 1.0)

@@ -21,8 +21,8 @@ def blend_speech(run_dir: str | Path, base: str | Path, share: float, data: str 
 
     from affectlite_convert.calibration import fold_temperature
     from affectlite_convert.training.speech_cnn import SpeechCnnSpec
-    from affectlite_convert.training.train_speech import (Pool, SpeechRecipe, fit_speech_temperature,
-                                                          load_training_data, weights_like)
+    from affectlite_convert.training.run import weights_like
+    from affectlite_convert.training.train_speech import Pool, SpeechRecipe, fit_speech_temperature, load_training_data
 
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"--share must be within 0..1, got {share}")

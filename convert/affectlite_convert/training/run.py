@@ -84,6 +84,18 @@ class TrainingRun:
         tmp.replace(self.state_path)
 
 
+def weights_like(path: str | Path, model) -> list:
+    """The weights of the Keras model at ``path``, refused unless it has ``model``'s architecture:
+    a run started from a trained model (``--init``) fine-tunes it instead of starting over."""
+    import keras
+
+    weights = keras.models.load_model(path, compile=False).get_weights()
+    if [w.shape for w in weights] != [w.shape for w in model.get_weights()]:
+        raise ValueError(f"{path}: not a model of this recipe's architecture "
+                         f"({len(model.get_weights())} weight tensors of other shapes)")
+    return weights
+
+
 def training_info(run_dir: str | Path) -> dict[str, Any]:
     """What a model card says about training: the data and its licence, the recipe, wall time."""
     state = json.loads((Path(run_dir) / "state.json").read_text())

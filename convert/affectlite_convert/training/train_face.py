@@ -22,7 +22,7 @@ from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face
 from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
 from affectlite_convert.training.augment import AugmentSpec, augment_batch
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
-from affectlite_convert.training.run import TrainingRun
+from affectlite_convert.training.run import TrainingRun, weights_like
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class FaceRecipe:
     #: single network of the same size what one run alone does not find.
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
+    #: A trained face model (same architecture) to start from instead of random weights: a second,
+    #: shorter cycle at a lower learning rate, e.g. to move a model towards other targets.
+    init: str = ""
     seed: int = 1234
     model: FaceCnnSpec = field(default_factory=FaceCnnSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -199,6 +202,8 @@ def train_face(
     def build():
         keras.utils.set_random_seed(recipe.seed)
         model = build_face_cnn(recipe.model)
+        if recipe.init:
+            model.set_weights(weights_like(recipe.init, model))
         model.compile(
             optimizer=keras.optimizers.AdamW(_schedule(recipe, steps_per_epoch), weight_decay=recipe.weight_decay,
                                              use_ema=recipe.ema_momentum > 0,

@@ -22,7 +22,7 @@ import numpy as np
 
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.speech import CORPORA, SpeechSet, load_corpus, simulated_corpus
-from affectlite_convert.training.run import TrainingRun
+from affectlite_convert.training.run import TrainingRun, weights_like
 from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
 from affectlite_convert.training.train_face import class_weights
 
@@ -270,17 +270,6 @@ def fit_speech_temperature(model, val: Pool) -> float:
     probs = model.predict(val.windows.astype(np.float32)[..., None], batch_size=256, verbose=0)
     masked = probs * val.masks
     return fit_temperature(masked / masked.sum(axis=1, keepdims=True), np.eye(len(EMOTIONS))[val.labels] * val.masks)
-
-
-def weights_like(path: str | Path, model) -> list:
-    """The weights of the Keras model at ``path``, refused unless it has ``model``'s architecture."""
-    import keras
-
-    weights = keras.models.load_model(path, compile=False).get_weights()
-    if [w.shape for w in weights] != [w.shape for w in model.get_weights()]:
-        raise ValueError(f"{path}: not a speech CNN of this recipe's architecture "
-                         f"({len(model.get_weights())} weight tensors of other shapes)")
-    return weights
 
 
 def fold_actors(actors: tuple[int, ...], folds: int) -> list[tuple[int, ...]]:
