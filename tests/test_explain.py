@@ -22,7 +22,7 @@ BACKGROUND[:10, :10] = BACKGROUND[:10, -10:] = BACKGROUND[-10:, :10] = BACKGROUN
 
 @pytest.fixture(scope="module")
 def clearly_happy(publictest_path):
-    """Five PublicTest faces labelled happy that the shipped model calls happy clearly but not
+    """Ten PublicTest faces labelled happy that the shipped model calls happy clearly but not
     with a saturated probability: an int8 output at 255/256 cannot drop where a patch covers the
     mouth, so occlusion shows nothing there (see docs/explanations.md)."""
     with np.load(publictest_path) as data:
@@ -31,17 +31,24 @@ def clearly_happy(publictest_path):
     candidates = np.where(y == HAPPY)[0][:200]
     sureness = np.array([classifier.classify(x[i][..., None])[HAPPY] for i in candidates])
     clear = np.where((sureness >= 0.85) & (sureness <= 0.985))[0]
-    chosen = candidates[clear[np.argsort(sureness[clear])[::-1][:5]]]
-    assert len(chosen) == 5
+    chosen = candidates[clear[np.argsort(sureness[clear])[::-1][:10]]]
+    assert len(chosen) == 10
     return [x[i][..., None] for i in chosen]
 
 
 def test_occlusion_on_the_int8_model_concentrates_on_the_mouth(clearly_happy):
+    """Over ten faces: a face whose corner hides a hand or hair can draw some of the heat there,
+    so the rule is for nearly all of them, and for the mean clearly."""
     classifier = ExpressionClassifier()
+    mouth, background = [], []
     for crop in clearly_happy:
         heat = occlusion_map(classifier.classify, crop, HAPPY)
         assert heat.shape == (48, 48) and heat.max() == pytest.approx(1.0)
-        assert heat[MOUTH].mean() > 2 * heat[BACKGROUND].mean()
+        mouth.append(heat[MOUTH].mean())
+        background.append(heat[BACKGROUND].mean())
+    mouth, background = np.array(mouth), np.array(background)
+    assert (mouth > 2 * background).sum() >= 8
+    assert mouth.mean() > 4 * background.mean()
 
 
 def test_grad_cam_on_the_keras_model_ignores_the_background(clearly_happy):
