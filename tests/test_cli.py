@@ -83,3 +83,13 @@ def test_calibration_mismatch_leaves_no_output(tmp_path, tiny_keras_model):
 def test_bad_input_shape_option(bad):
     result = run_cli("convert", "m.keras", "--out", "x.tflite", "--input-shape", bad)
     assert result.returncode == 2 and "expected HxWxC" in result.stderr
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--init", "missing.keras"], "missing.keras: no such model (--teacher / --init)"),
+    (["--epochs", "4", "--warmup-epochs", "5"], "--warmup-epochs must be from 0 to --epochs (4), got 5"),
+])
+def test_train_face_refuses_before_training(tmp_path, options, message):
+    result = run_cli("train", "face", "--out", tmp_path / "run", *options)
+    assert result.returncode == 2 and result.stderr.strip().endswith(message)
+    assert not (tmp_path / "run").exists()

@@ -399,8 +399,8 @@ def _train_face(args) -> int:
     for model in [*args.teacher, *([args.init] if args.init else [])]:
         if not model.exists():
             raise ValueError(f"{model}: no such model (--teacher / --init)")
-    if args.warmup_epochs < 0 or args.warmup_epochs >= args.epochs:
-        raise ValueError(f"--warmup-epochs must be from 0 to --epochs - 1, got {args.warmup_epochs}")
+    if not 0 <= args.warmup_epochs <= args.epochs:
+        raise ValueError(f"--warmup-epochs must be from 0 to --epochs ({args.epochs}), got {args.warmup_epochs}")
     crowd = args.labels == "ferplus"
     if not 0.0 <= args.label_mix <= 1.0:
         raise ValueError(f"--label-mix must be in [0, 1], got {args.label_mix}")
