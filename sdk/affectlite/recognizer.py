@@ -48,8 +48,9 @@ class RecognizerOptions:
     align: AlignOptions = field(default_factory=AlignOptions)
     #: Videos and cameras: run the face detector on every N-th frame and follow the faces in
     #: between (a face whose crop changes a lot is detected again at once). 3 is measured on the
-    #: CREMA-D clips: no face lost, per-frame emotions as with 2 (2.6 % differ from detecting
-    #: every frame), the detector on a third of the frames (benchmarks/crowd_frames.py).
+    #: CREMA-D clips: no face lost, 4.0 % of per-frame emotions differ from detecting every frame
+    #: (face model v3), states and alerts unchanged, the detector on a third of the frames
+    #: (benchmarks/crowd_frames.py, benchmarks/states_on_clips.py --detect-every).
     detect_every: int = 3
     #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
     speech_model: str | Path | None = None
