@@ -86,7 +86,8 @@ def test_bad_input_shape_option(bad):
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--init", "missing.keras"], "missing.keras: no such model (--teacher / --init)"),
+    (["--init", "missing.keras"], "--init missing.keras: no such file"),
+    (["--teacher", "missing.keras"], "--teacher missing.keras: no such file"),
     (["--epochs", "4", "--warmup-epochs", "5"], "--warmup-epochs must be from 0 to --epochs (4), got 5"),
 ])
 def test_train_face_refuses_before_training(tmp_path, options, message):

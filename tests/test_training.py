@@ -129,7 +129,7 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, split):
     import keras
 
     first = train_face(split[0], split[1], tmp_path / "first", FaceRecipe(**{**TINY.__dict__, "epochs": 1}), verbose=0)
-    # no training steps at all would leave the weights as they were: a learning rate of 0 shows they are loaded
+    # at a learning rate of 0 the run keeps the weights it starts from: they are the first run's
     frozen = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "warmup_epochs": 0, "learning_rate": 0.0,
                            "weight_decay": 0.0, "init": str(first)})
     second = train_face(split[0], split[1], tmp_path / "second", frozen, verbose=0)

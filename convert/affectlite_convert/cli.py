@@ -396,9 +396,9 @@ def _train_face(args) -> int:
         raise ValueError(f"--ema must be in [0, 1), got {args.ema}")
     if not 0.0 <= args.distill <= 1.0:
         raise ValueError(f"--distill must be in [0, 1], got {args.distill}")
-    for model in [*args.teacher, *([args.init] if args.init else [])]:
+    for option, model in [*(("--teacher", t) for t in args.teacher), *([("--init", args.init)] if args.init else [])]:
         if not model.exists():
-            raise ValueError(f"{model}: no such model (--teacher / --init)")
+            raise FileNotFoundError(f"{option} {model}: no such file")
     if not 0 <= args.warmup_epochs <= args.epochs:
         raise ValueError(f"--warmup-epochs must be from 0 to --epochs ({args.epochs}), got {args.warmup_epochs}")
     crowd = args.labels == "ferplus"
