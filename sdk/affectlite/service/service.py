@@ -31,7 +31,6 @@ from affectlite.sources.base import FrameSource
 from affectlite.sources.configured import make_source
 from affectlite.states import AlertOptions, StateOptions, StateTracker
 from affectlite.systemd import SystemdNotifier
-from affectlite.tracker import IouTracker
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ class Service:
             expression_model=r["model"] or None, detector=r["detector"], min_face_score=r["min_face_score"],
             min_face_size=r["min_face_size"], max_faces=r["max_faces"], num_threads=r["threads"],
             edgetpu=r["edgetpu"], edgetpu_device=r["edgetpu_device"] or None, detect_every=r["detect_every"],
+            classify_every=r["classify_every"],
         ))
         self.labels = self.recognizer.labels
         try:
@@ -56,8 +56,7 @@ class Service:
         except ValueError:
             self.recognizer.close()
             raise
-        self.tracker = IouTracker()
-        self.follower = self.recognizer.follower()
+        self.stream = self.recognizer.stream()
         self.states = StateTracker(StateOptions(**config["states"]), AlertOptions(**config["alerts"]), labels=self.labels)
         self.listener = None
         if config["audio"]["enabled"]:
@@ -186,7 +185,7 @@ class Service:
         self._publish(self.states.update(now, []) if not self.privacy else [], now)
 
     def _analyse(self, frame) -> None:
-        faces = self.recognizer.analyze_image(frame.rgb, self.tracker, self.follower)
+        faces = self.recognizer.analyze_image(frame.rgb, self.stream)
         done = time.monotonic()
         self.counters.analysed += 1
         self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
