@@ -1,14 +1,16 @@
 """affectlite: emotion recognition on edge devices.
 
 The public surface is small: build an :class:`EmotionRecognizer` from :class:`RecognizerOptions`,
-call ``analyze_image`` or ``analyze_video``, read :class:`FaceEmotion` results.
+call ``analyze_image`` or ``analyze_video``, read :class:`FaceEmotion` results. For your own
+frame loop over a video or camera, pass ``recognizer.stream()`` (a :class:`FaceStream`) to
+``analyze_image`` with every frame.
 """
 
 from affectlite.labels import EMOTIONS, VALENCE
-from affectlite.recognizer import EmotionRecognizer, FaceEmotion, FrameResult, RecognizerOptions
+from affectlite.recognizer import EmotionRecognizer, FaceEmotion, FaceStream, FrameResult, RecognizerOptions
 from affectlite.samples import SAMPLE_CLIP
 from affectlite.sources.images import read_image
 
-__all__ = ["EMOTIONS", "VALENCE", "SAMPLE_CLIP", "EmotionRecognizer", "FaceEmotion", "FrameResult",
+__all__ = ["EMOTIONS", "VALENCE", "SAMPLE_CLIP", "EmotionRecognizer", "FaceEmotion", "FaceStream", "FrameResult",
            "RecognizerOptions", "read_image"]
 __version__ = "0.1.0"
