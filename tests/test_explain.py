@@ -53,7 +53,7 @@ def test_occlusion_on_the_int8_model_concentrates_on_the_mouth(clearly_happy):
 
 def test_grad_cam_on_the_keras_model_ignores_the_background(clearly_happy):
     """As for occlusion, over ten faces: nearly all, and the mean clearly (with face model v4 one
-    of the ten draws Grad-CAM's heat toward its corners: 1.3x the mouth's)."""
+    of the ten has its mouth only 1.3x as hot as its corners)."""
     from affectlite_convert.explain import load_explainer
 
     explainer = load_explainer(MODELS / "face_expression.keras")
