@@ -52,8 +52,12 @@ def test_every_1_classifies_every_face_on_every_frame():
 
 
 def test_classify_every_below_1_is_refused():
+    from affectlite import EmotionRecognizer, RecognizerOptions
+
     with pytest.raises(ValueError, match="classify_every"):
         ClassifyCadence(every=0)
+    with pytest.raises(ValueError, match="classify_every must be >= 1, got 0"):
+        EmotionRecognizer(RecognizerOptions(classify_every=0))
 
 
 def test_a_face_classified_every_other_frame_repeats_the_results_of_classifying_every_frame(happy_clip):

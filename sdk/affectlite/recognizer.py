@@ -69,8 +69,9 @@ class RecognizerOptions:
             raise ValueError(f"detector must be 'short' or 'full', got {self.detector!r}")
         if not 0 < self.min_face_score < 1:
             raise ValueError(f"min_face_score must be in (0, 1), got {self.min_face_score}")
-        if min(self.max_faces, self.min_face_size, self.num_threads, self.detect_every, self.classify_every) < 1:
-            raise ValueError("max_faces, min_face_size, num_threads, detect_every and classify_every must be >= 1")
+        for name in ("max_faces", "min_face_size", "num_threads", "detect_every", "classify_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.edgetpu not in MODES:
             raise ValueError(f"edgetpu must be one of {MODES}, got {self.edgetpu!r}")
 
