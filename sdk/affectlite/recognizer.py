@@ -57,9 +57,10 @@ class RecognizerOptions:
     #: Videos and cameras: classify each tracked face on about every N-th frame and repeat its
     #: last result in between; a new face is classified at once (see
     #: :mod:`affectlite.classifiers.cadence`). Both defaults are measured on the six CREMA-D
-    #: clips against detecting and classifying every frame: no face lost, the states, valence
-    #: and alerts unchanged up to 5 and 4 (with detect_every 6 an alert is lost), a mean near
-    #: 1 ms a frame for one face (benchmarks/states_on_clips.py, crowd_frames.py, frame_pipeline.py).
+    #: clips against detecting and classifying every frame: no face lost; the states, valence and
+    #: alerts unchanged for every pair tried up to (4, 4) and (5, 3), while (6, 3) loses an alert;
+    #: a third of the time per frame for one face (benchmarks/states_on_clips.py,
+    #: crowd_frames.py, frame_pipeline.py; docs/models.md, "Speed").
     classify_every: int = 4
     #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
     speech_model: str | Path | None = None
