@@ -39,6 +39,23 @@ def test_default_input_is_the_bundled_clip(capsys):
     assert [r["frame"] for r in rows] == [0, 10, 20, 30, 40, 50]
 
 
+def test_consecutive_frames_reuse_results_and_sampled_frames_are_classified_afresh(capsys):
+    """Every frame of the clip: each face is classified on every 4th frame and its result repeated
+    in between. With --fps the frames are far apart, so each is detected and classified afresh
+    (unless --detect-every / --classify-every say otherwise)."""
+    def repeats(args: list[str]) -> tuple[int, int]:
+        assert main(["analyze", "--no-audio", *args]) == 0
+        rows = records(capsys.readouterr().out)
+        return sum(a["probabilities"] == b["probabilities"] for a, b in zip(rows, rows[1:])), len(rows) - 1
+
+    same, pairs = repeats([])
+    assert same >= 0.7 * pairs                                 # 3 of every 4 frames repeat a result
+    same, pairs = repeats(["--fps", "10"])
+    assert same <= 0.3 * pairs                                 # only where int8 outputs happen to agree
+    same, pairs = repeats(["--fps", "10", "--classify-every", "4"])
+    assert same >= 0.7 * pairs
+
+
 def test_photo_and_video_with_annotations(tmp_path, photo, sad_clip, capsys):
     out = tmp_path / "annotated"
     assert main(["analyze", str(photo), str(sad_clip), "--fps", "5", "--annotate", str(out)]) == 0

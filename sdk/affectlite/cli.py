@@ -82,12 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--detector", choices=["short", "full"], default="short",
                          help="BlazeFace range: short (within ~2 m) or full (up to ~5 m)")
     analyze.add_argument("--min-score", type=float, default=0.5, help="face detection threshold")
-    analyze.add_argument("--detect-every", type=int, default=RecognizerOptions.detect_every, metavar="N",
-                         help="videos: run the face detector on every N-th frame and follow the faces in between "
-                              "(1: detect on every frame)")
-    analyze.add_argument("--classify-every", type=int, default=RecognizerOptions.classify_every, metavar="N",
-                         help="videos: classify each tracked face on about every N-th frame and repeat its last "
-                              "result in between (1: classify on every frame)")
+    analyze.add_argument("--detect-every", type=int, metavar="N",
+                         help="videos: run the face detector on every N-th analysed frame and follow the faces in "
+                              f"between (1: detect on every frame; default: {RecognizerOptions.detect_every}, "
+                              "1 with --every or --fps)")
+    analyze.add_argument("--classify-every", type=int, metavar="N",
+                         help="videos: classify each tracked face on about every N-th analysed frame and repeat its "
+                              f"last result in between (1: classify on every frame; default: "
+                              f"{RecognizerOptions.classify_every}, 1 with --every or --fps)")
     analyze.add_argument("--threads", type=int, default=1, help="interpreter threads")
     analyze.add_argument("--edgetpu", choices=["off", "auto", "required"], default="off",
                          help="run the expression model on a Coral Edge TPU")
@@ -237,6 +239,10 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     return expanded
 
 
+def _given_or(value, default):
+    return default if value is None else value
+
+
 def _analyze(args) -> int:
     from affectlite.output import ResultWriter
     from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
@@ -248,9 +254,14 @@ def _analyze(args) -> int:
         raise ValueError(f"--fps must be a number above 0 (and at most 1000), got {args.fps}")
     if args.explain and args.annotate is None:
         raise ValueError("--explain writes its heat maps beside the annotated output: add --annotate FILE_OR_FOLDER")
+    # Following faces and repeating results suit consecutive frames; sampled frames are far apart,
+    # so each one is detected and classified afresh unless asked otherwise.
+    sampled = args.every > 1 or args.fps is not None
     options = RecognizerOptions(expression_model=args.model, detector=args.detector, min_face_score=args.min_score,
                                 num_threads=args.threads, edgetpu=args.edgetpu, edgetpu_device=args.edgetpu_device,
-                                detect_every=args.detect_every, classify_every=args.classify_every)
+                                detect_every=_given_or(args.detect_every, 1 if sampled else RecognizerOptions.detect_every),
+                                classify_every=_given_or(args.classify_every,
+                                                         1 if sampled else RecognizerOptions.classify_every))
     failed = 0
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
