@@ -216,3 +216,21 @@ def test_following_between_detections_finds_a_moving_face_and_ends_a_track_that_
         every.close()
         same = sum(a[0].emotion == b[0].emotion for a, b in zip(per_frame[:48], baseline))
         assert same >= 0.8 * 48
+
+
+def test_a_followed_face_that_vanishes_is_detected_again_at_once(frame, sad_clip):
+    """detect_every 10, but on the frame where the face is gone the followed patch no longer
+    matches: the detector runs on that very frame (not 7 frames later) and the face is dropped;
+    the next person is then found on the frame they appear."""
+    from conftest import read_frames
+
+    from affectlite import EmotionRecognizer, RecognizerOptions
+
+    with EmotionRecognizer(RecognizerOptions(detect_every=10)) as recognizer:
+        stream = recognizer.stream()
+        for rgb in (frame, frame, frame):
+            assert len(recognizer.analyze_image(rgb, stream)) == 1
+        assert stream.follower.detections == 1                 # the same face: followed
+        assert recognizer.analyze_image(np.full_like(frame, 128), stream) == []
+        assert stream.follower.detections == 2                 # gone: detected again at once
+        assert len(recognizer.analyze_image(read_frames(sad_clip)[20], stream)) == 1
