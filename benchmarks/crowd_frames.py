@@ -1,13 +1,13 @@
 """The frame path with 1, 5, 10 and 20 faces, and how often detection can be skipped.
 
-1. Milliseconds per 640x480 frame (median over a sequence, one thread), for frames holding 1, 5,
+1. Milliseconds per 640x480 frame (median and mean over a sequence, one thread), for frames holding 1, 5,
    10 and 20 real faces (heads and shoulders cut from the CREMA-D clips' frames, 120 px tiles on a
    grey canvas, drifting 2 px a frame so that following has something to follow), with the
    full-range detector (a queue of people is small in the frame; the short-range one is for
    faces near the camera): the runtime's path as it is (``detect_every`` and ``classify_every`` as
    given, due faces classified in one call) against detecting and classifying on every frame, face
-   by face and batched, in the same process; the ratio is of the means. "found" is how many of
-   the faces the detector finds on the first frame.
+   by face and batched, the three taking turns frame by frame in the same process; the ratio is of
+   the means. "found" is how many of the faces the detector finds on the first frame.
 2. Track continuity on the six CREMA-D clips, and on the composited crowd of 10, with the path as
    given against detecting and classifying on every frame: faces lost (frames with a different
    face count), track ids or swaps, and frames (faces) whose emotion differs.
@@ -58,28 +58,30 @@ def crowd_frames(faces: int, count: int, tile: int = 120) -> list[np.ndarray]:
     return frames
 
 
-def per_frame_ms(recognizer: EmotionRecognizer, frames: list[np.ndarray], batched: bool = True,
-                 counts: dict | None = None) -> tuple[float, float]:
-    """Median and mean ms per frame after a warm-up fifth; ``counts`` gets the share of frames the
-    detector ran on and of faces classified."""
-    stream = recognizer.stream()
-    classify_many = recognizer.classifier.classify_many
-    if not batched:       # one interpreter call per face
-        recognizer.classifier.classify_many = lambda crops: (
-            np.stack([recognizer.classifier.classify(c) for c in crops]) if crops else classify_many(crops))
-    times = []
-    try:
-        for frame in frames:
+def one_call_per_face(recognizer: EmotionRecognizer) -> EmotionRecognizer:
+    """The recognizer classifying face by face, one interpreter call each (the path before batching)."""
+    classifier = recognizer.classifier
+    batched = classifier.classify_many
+    classifier.classify_many = lambda crops: (np.stack([classifier.classify(c) for c in crops]) if crops
+                                              else batched(crops))
+    return recognizer
+
+
+def per_frame_ms(recognizers: list[EmotionRecognizer], frames: list[np.ndarray]) -> list[tuple[float, float, object]]:
+    """Per recognizer: median and mean ms per frame after a warm-up fifth, and its stream. The
+    recognizers take turns frame by frame, so that a machine whose speed drifts slows them alike."""
+    streams = [recognizer.stream() for recognizer in recognizers]
+    times: list[list[float]] = [[] for _ in recognizers]
+    for frame in frames:
+        for recognizer, stream, kept in zip(recognizers, streams, times):
             start = time.perf_counter()
             recognizer.analyze_image(frame, stream)
-            times.append(time.perf_counter() - start)
-    finally:
-        recognizer.classifier.classify_many = classify_many
-    if counts is not None:
-        counts["detected"] = stream.follower.detections / stream.follower.frames
-        counts["classified"] = stream.cadence.classified / max(stream.cadence.faces, 1)
-    kept = np.array(times[len(times) // 5:]) * 1000
-    return float(np.median(kept)), float(kept.mean())
+            kept.append((time.perf_counter() - start) * 1000)
+    results = []
+    for stream, kept in zip(streams, times):
+        values = np.array(kept[len(kept) // 5:])
+        results.append((float(np.median(values)), float(values.mean()), stream))
+    return results
 
 
 def continuity(options: RecognizerOptions) -> None:
@@ -160,18 +162,17 @@ def main() -> None:
     every = RecognizerOptions(detector=args.detector, detect_every=1, classify_every=1, max_faces=20)
     print(f"ms per 640x480 frame, one thread, {args.detector}-range detector, median (mean) over {args.frames} frames")
     print(f"{'faces':>5} {'found':>5} {'every frame, per face':>22} {'batched':>15} {_path(options):>36} {'ratio':>7}")
-    with EmotionRecognizer(every) as baseline, EmotionRecognizer(options) as recognizer:
+    with one_call_per_face(EmotionRecognizer(every)) as per_face, EmotionRecognizer(every) as batched, \
+            EmotionRecognizer(options) as recognizer:
         for faces in (1, 5, 10, 20):
             frames = crowd_frames(faces, args.frames)
             found = len(recognizer.analyze_image(frames[0]))
-            before = per_frame_ms(baseline, frames, batched=False)
-            batched = per_frame_ms(baseline, frames)
-            counts: dict = {}
-            now = per_frame_ms(recognizer, frames, counts=counts)
-            cells = [f"{median:.2f} ({mean:.2f})" for median, mean in (before, batched, now)]
+            before, together, now = per_frame_ms([per_face, batched, recognizer], frames)
+            cells = [f"{median:.2f} ({mean:.2f})" for median, mean, _ in (before, together, now)]
+            stream = now[2]
             print(f"{faces:>5} {found:>5} {cells[0]:>22} {cells[1]:>15} {cells[2]:>36} {before[1] / now[1]:>6.1f}x"
-                  f"   detector on {100 * counts['detected']:.0f} % of frames, {100 * counts['classified']:.0f} % "
-                  f"of faces classified")
+                  f"   detector on {100 * stream.follower.detections / stream.follower.frames:.0f} % of frames, "
+                  f"{100 * stream.cadence.classified / max(stream.cadence.faces, 1):.0f} % of faces classified")
     continuity(RecognizerOptions(detect_every=args.detect_every, classify_every=args.classify_every))
     crowd_continuity(options)
 
