@@ -30,8 +30,8 @@ class ClassifyCadence:
         self.classified = 0            # faces classified so far
         self.faces = 0                 # faces seen so far
 
-    def due(self, track_ids: list[int]) -> list[int]:
-        """Indices (into ``track_ids``) of the faces to classify on this frame (``results`` calls it)."""
+    def _due(self, track_ids: list[int]) -> list[int]:
+        """Indices (into ``track_ids``) of the faces to classify on this frame; spends the credit."""
         new = [i for i, t in enumerate(track_ids) if t not in self._last]
         known = sorted((i for i, t in enumerate(track_ids) if t in self._last),
                        key=lambda i: self._last[track_ids[i]][0])
@@ -46,7 +46,7 @@ class ClassifyCadence:
         row per index), the last result for the others. Tracks not on this frame are forgotten: a
         face that comes back is classified at once."""
         self._frame += 1
-        due = self.due(track_ids)
+        due = self._due(track_ids)
         fresh = classify(due) if due else []
         for i, probs in zip(due, fresh):
             self._last[track_ids[i]] = (self._frame, probs)

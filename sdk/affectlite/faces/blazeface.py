@@ -117,9 +117,10 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     coords = (np.arange(size) + 0.5) * side / size
     ys = np.floor(coords - pad_y).astype(np.intp)
     xs = np.floor(coords - pad_x).astype(np.intp)
+    # The coordinates rise monotonically, so the samples inside the frame form one block, after
+    # as many rows (columns) as fall in the padding above (left of) the frame.
+    top, left = int((ys < 0).sum()), int((xs < 0).sum())
     ys, xs = ys[(ys >= 0) & (ys < h)], xs[(xs >= 0) & (xs < w)]
-    # The coordinates rise monotonically, so the samples inside the frame form one block.
-    top, left = int(np.searchsorted(coords - pad_y, 0, side="left")), int(np.searchsorted(coords - pad_x, 0))
     out = np.zeros((size, size, 3), np.uint8)
     out[top:top + len(ys), left:left + len(xs)] = frame.take(ys, axis=0).take(xs, axis=1)[..., :3]
     return out, float(side), pad_x, pad_y
