@@ -58,27 +58,67 @@ def test_fusion_lstm_converts_to_one_mappable_int8_graph(tmp_path):
     assert report.fully_mappable
 
 
-@pytest.mark.parametrize("steps", [8])
-def test_training_and_report_on_real_model_outputs(tmp_path, small_faces, steps):
+def test_a_voice_less_sure_than_the_device_accepts_is_no_voice():
+    rng = np.random.default_rng(6)
+    face_probs, face_labels, _, voice_labels = toy_sources(rng)
+    sure, unsure = np.eye(7)[[0]] * 0.9 + 0.1 / 7, np.full((1, 7), 1 / 7)
+    voices = [np.concatenate([sure, unsure] * 4) for _ in voice_labels]     # sure and unsure windows take turns
+    both = PairingOptions(face_missing=0.0, voice_missing=0.0, gap_probability=0.0, voice_jitter=0.0)
+    x, _ = make_sequences(face_probs, face_labels, voices, voice_labels, count=200, options=both, seed=7)
+    voice_on = x[:, :, 15].astype(bool)
+    assert 0.3 < voice_on.mean() < 0.7                                   # the unsure half is gone
+    assert np.allclose(x[voice_on][:, 8:15].max(axis=1), sure.max())    # only sure windows remain
+    assert not x[~voice_on][:, 8:15].any()
+    everything = PairingOptions(**{**both.__dict__, "voice_min_confidence": 0.0})
+    x, _ = make_sequences(face_probs, face_labels, voices, voice_labels, count=50, options=everything, seed=7)
+    assert x[:, :, 15].all()
+
+
+def test_training_and_report_on_voices_the_speech_model_never_heard(tmp_path, small_faces):
+    """The bundled speech model heard EMOVO f1, f2, m1, m2 and TurEV-DB 1157, 1234, 1358, 7895:
+    the fusion trains on f3 and 1984 (clean and recorded), and reports on m3 and 6783."""
     from affectlite.classifiers.expression import BUNDLED_MODEL as FACE
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH
+    from affectlite.models.card import ModelCard, card_path_for
     from affectlite_convert.data.faces import load_face_npz
-    from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.training.train_fusion import FusionRecipe, split_faces, train_fusion
-    from conftest import SHARED
+    from affectlite_convert.training.train_fusion import FusionRecipe, split_faces, train_fusion, unheard_voices
+    from test_speech_corpora import small_corpus
+
+    corpora = tmp_path / "speech"
+    small_corpus(corpora, "emovo", per_speaker_label=1)
+    small_corpus(corpora, "turev-db", per_speaker_label=1)
+    recipe = FusionRecipe(epochs=2, train_sequences=600, eval_sequences=300, recorded_copies=1)
+    voices, held = unheard_voices(SPEECH, corpora, recipe, cache=tmp_path / "cache")
+    assert set(voices.actors) == {"emovo:f3", "turev-db:1984"} and set(held.actors) == {"emovo:m3", "turev-db:6783"}
+    clean_clips = 7 + 4                                                  # one clip per label and speaker
+    assert len(held.clips) == clean_clips
+    # + one recorded copy each (a copy whose noise leaves no voiced window is left out, as in training)
+    assert 2 * clean_clips - 2 <= len(voices.clips) <= 2 * clean_clips
+    assert all(np.allclose(c.sum(axis=1), 1, atol=0.02) for c in voices.clips)
+    # EMOVO f3's seven clips, then their recorded copies: the same clip, heard otherwise
+    assert voices.labels[7] == voices.labels[0] and not np.allclose(voices.clips[0].mean(0), voices.clips[7].mean(0))
 
     faces_train, faces_eval = split_faces(load_face_npz(small_faces))
-    root = SHARED / "data/speech/ravdess"
-    recipe = FusionRecipe(epochs=2, train_sequences=600, eval_sequences=300)
-    final, figures, (x_eval, _) = train_fusion(faces_train, faces_eval, load_speech(root, [17, 18]), load_speech(root, [19]),
-                                               FACE, SPEECH, tmp_path / "run", recipe, verbose=0)
+    final, figures, (x_eval, _) = train_fusion(faces_train, faces_eval, voices, held, FACE, SPEECH, tmp_path / "run",
+                                               recipe, verbose=0)
     assert final.exists() and x_eval.shape == (300, 8, 16)
     assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
-    assert all(0.0 <= v <= 1.0 for v in figures.values())
     assert figures["face_only"] > 1 / 7 and figures["voice_only"] > 1 / 7      # the real models are better than chance
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert "emovo speakers f3; turev-db speakers 1984 (training, with 1 simulated recordings" in state["data"]["voices"]
+    assert "emovo speakers m3; turev-db speakers 6783 (held out" in state["data"]["voices"]
+    # the weighted average is scored as the device computes it: with the reliabilities on the cards
+    voice_card = ModelCard.load(card_path_for(SPEECH))
+    assert state["data"]["late_fusion_reliability"]["voice"] == voice_card.metrics["reliability"]["value"]
     # the same contest on validation pairs from the training pool: what recipes are chosen on
-    validation = json.loads((tmp_path / "run" / "state.json").read_text())["validation_report"]
-    assert set(validation) == set(figures) and validation != figures
+    assert set(state["validation_report"]) == set(figures) and state["validation_report"] != figures
+    with pytest.raises(ValueError, match="never heard"):
+        only_heard = tmp_path / "heard"
+        small_corpus(only_heard, "emovo", per_speaker_label=1)
+        rows = (only_heard / "emovo" / "manifest.csv").read_text().splitlines()
+        (only_heard / "emovo" / "manifest.csv").write_text("\n".join([rows[0]] + [r for r in rows[1:] if ",f3," not in r
+                                                                                  and ",m3," not in r]) + "\n")
+        unheard_voices(SPEECH, only_heard, recipe)
 
 
 # -- real audio-visual corpora (CREMA-D / RAVDESS layouts) ------------------------------------------
@@ -150,8 +190,8 @@ def test_out_of_fold_speech_outputs_feed_the_fusion(tmp_path, small_faces):
     from affectlite.classifiers.expression import BUNDLED_MODEL as FACE
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH
     from affectlite_convert.data.faces import load_face_npz
-    from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
+    from affectlite_convert.training.train_fusion import (FusionRecipe, out_of_fold_voices, split_faces, train_fusion,
+                                                          unheard_voices)
     from affectlite_convert.training.train_speech import SpeechRecipe, fold_actors, train_speech_folds
     from conftest import SHARED
 
@@ -168,15 +208,18 @@ def test_out_of_fold_speech_outputs_feed_the_fusion(tmp_path, small_faces):
         state = json.loads((final.parent / "state.json").read_text())
         assert set(state["recipe"]["train_actors"]).isdisjoint(held) and state["recipe"]["val_actors"] == list(held)
     voices = out_of_fold_voices(tmp_path / "folds", root)
-    assert sorted(set(voices.actors.tolist())) == [1, 2, 3, 4] and voices.early_stopping_actors == (2, 4)
+    assert sorted(set(voices.actors.tolist())) == [f"ravdess:{a}" for a in (1, 2, 3, 4)]
+    assert voices.early_stopping_actors == ("ravdess:2", "ravdess:4")
     assert len(voices.clips) == len(voices.labels) and all(np.allclose(c.sum(axis=1), 1, atol=1e-3) for c in voices.clips)
 
     faces_train, faces_eval = split_faces(load_face_npz(small_faces))
-    recipe = FusionRecipe(epochs=1, train_sequences=400, eval_sequences=200)
-    final, figures, _ = train_fusion(faces_train, faces_eval, load_speech(root, [17]), load_speech(root, [19]), FACE,
-                                     SPEECH, tmp_path / "fusion", recipe, verbose=0, extra_voices=voices)
+    recipe = FusionRecipe(epochs=1, train_sequences=400, eval_sequences=200, recorded_copies=0)
+    unheard, held = unheard_voices(SPEECH, root, recipe)               # RAVDESS 17-18 train, 19-20 held out
+    final, figures, _ = train_fusion(faces_train, faces_eval, voices + unheard, held, FACE, SPEECH, tmp_path / "fusion",
+                                     recipe, verbose=0)
     state = json.loads((tmp_path / "fusion" / "state.json").read_text())
-    assert "out-of-fold outputs of actors [1, 2, 3, 4] (early stopping on [2, 4])" in state["data"]["voices"]
+    assert ("out-of-fold outputs of RAVDESS actors [1, 2, 3, 4] (early stopping on ['ravdess:2', 'ravdess:4']); "
+            "ravdess speakers 17, 18 (training)") in state["data"]["voices"]
     assert figures["voice_only"] > 1 / 7
 
 
@@ -270,13 +313,16 @@ def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, s
     model on exactly those, with face only, voice only and late fusion on the same sequences."""
     import shutil
 
-    from affectlite.fusion.late import late_fusion
+    from affectlite.fusion.late import Reliability, late_fusion
     from affectlite_convert.data.faces import DataError
     from affectlite_convert.data.pairs import load_sequences, save_sequences
 
-    both = PairingOptions(face_missing=0.0, voice_missing=0.0, gap_probability=0.0)
+    both = PairingOptions(face_missing=0.0, voice_missing=0.0, gap_probability=0.0, voice_min_confidence=0.0)
     x, y = make_sequences(*toy_sources(np.random.default_rng(8)), count=300, options=both, seed=9)
-    held_out = save_sequences(tmp_path / "held_out.npz", x, y)
+    # the file remembers the reliabilities of the models that made the pairs (from their cards)
+    reliability = Reliability(face=0.8, voice=0.3)
+    held_out = save_sequences(tmp_path / "held_out.npz", x, y, reliability)
+    assert load_sequences(held_out)[2] == reliability
     model = tmp_path / "fusion_int8.tflite"
     shutil.copy(fusion_model, model)
     shutil.copy(fusion_model.with_suffix(".json"), model.with_suffix(".json"))
@@ -291,8 +337,9 @@ def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, s
     assert contenders["lstm"] == round(entry["accuracy"], 4)
     face = x[:, :, 0:7].mean(axis=1)                                   # every step has both modalities here
     voice = x[:, :, 8:15].mean(axis=1)
-    late = np.mean([np.argmax(late_fusion(f, v)) == label for f, v, label in zip(face, voice, y)])
+    late = np.mean([np.argmax(late_fusion(f, v, reliability)) == label for f, v, label in zip(face, voice, y)])
     assert contenders["late_fusion"] == round(float(late), 4)
+    assert late != np.mean([np.argmax(late_fusion(f, v)) == label for f, v, label in zip(face, voice, y)])
     assert (tmp_path / "fusion_int8_confusion.png").exists()
     with pytest.raises(DataError, match="not a sequence file"):
         load_sequences(small_faces)             # images, not steps

@@ -139,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's, 0.002)")
     speech.add_argument("--init", type=Path, help="start from this trained speech model (.keras, same architecture), "
                                                   "e.g. to teach a RAVDESS model the other corpora")
+    speech.add_argument("--seed", type=int, help="training seed (default 7); the simulated recordings keep theirs, so "
+                                                  "runs that differ only in --seed can be averaged by `train blend`")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -159,8 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
                  ["affectlite-convert train fusion --speech-folds runs/speech_folds --out runs/fusion"])
     fusion.add_argument("--faces", type=Path, default=Path("../shared/data/faces/fer2013_publictest.npz"),
                         help="faces the face model never saw (split in two: training and held-out pairs)")
-    fusion.add_argument("--speech", type=Path, default=Path("../shared/data/speech/ravdess"),
-                        help="RAVDESS folder; actors 17-18 train the fusion, 19-20 are held out")
+    fusion.add_argument("--speech", type=Path, default=Path("../shared/data/speech"),
+                        help="speech corpora (or one corpus's folder): the speakers the speech model never heard, "
+                             "half of each corpus's to train the fusion, half held out (default: %(default)s)")
+    fusion.add_argument("--cache", type=Path, help="the simulated recordings of the training voices, as `train speech` "
+                                                    "caches them (default: OUT/../speech-cache)")
+    fusion.add_argument("--recorded-copies", type=int, default=2,
+                        help="simulated recordings of each training voice (0: clean voices only)")
     fusion.add_argument("--face-model", type=Path, help="int8 face model (default: the bundled one)")
     fusion.add_argument("--speech-model", type=Path, help="int8 speech model (default: the bundled one)")
     fusion.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, logs, final model, report")
@@ -299,10 +306,12 @@ def _train_fusion(args) -> int:
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
     from affectlite_convert.data.faces import load_face_npz
     from affectlite_convert.data.pairs import PairingOptions, save_sequences
-    from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.training.train_fusion import FusionRecipe, out_of_fold_voices, split_faces, train_fusion
+    from affectlite_convert.training.train_fusion import (FusionRecipe, out_of_fold_voices, split_faces, train_fusion,
+                                                          unheard_voices, cards_reliability)
 
-    recipe = FusionRecipe(epochs=args.epochs, pairing=PairingOptions(voice_jitter=args.voice_jitter))
+    recipe = FusionRecipe(epochs=args.epochs, recorded_copies=args.recorded_copies,
+                          pairing=PairingOptions(voice_jitter=args.voice_jitter))
+    face_model, speech_model = args.face_model or FACE_MODEL, args.speech_model or SPEECH_MODEL
     verbose = 1 if sys.stdout.isatty() else 2
     if args.av_corpus is not None:
         from tqdm import tqdm
@@ -310,18 +319,20 @@ def _train_fusion(args) -> int:
         from affectlite_convert.training.train_fusion import train_fusion_av
 
         final, figures, (x_eval, y_eval) = train_fusion_av(
-            args.av_corpus, args.face_model or FACE_MODEL, args.speech_model or SPEECH_MODEL, args.out, recipe,
+            args.av_corpus, face_model, speech_model, args.out, recipe,
             resume=args.resume, verbose=verbose,
             progress=lambda clips: tqdm(clips, desc="clips", unit="clip", disable=not sys.stderr.isatty()))
     else:
         faces_train, faces_eval = split_faces(load_face_npz(args.faces))
-        final, figures, (x_eval, y_eval) = train_fusion(
-            faces_train, faces_eval, load_speech(args.speech, list(recipe.train_voice_actors)),
-            load_speech(args.speech, list(recipe.eval_voice_actors)), args.face_model or FACE_MODEL,
-            args.speech_model or SPEECH_MODEL, args.out, recipe, resume=args.resume, verbose=verbose,
-            extra_voices=out_of_fold_voices(args.speech_folds, args.speech) if args.speech_folds else None)
+        voices, held_voices = unheard_voices(speech_model, args.speech, recipe, args.cache or args.out.parent / "speech-cache")
+        if args.speech_folds:
+            ravdess = args.speech if (args.speech / "manifest.csv").exists() else args.speech / "ravdess"
+            voices = out_of_fold_voices(args.speech_folds, ravdess) + voices
+        final, figures, (x_eval, y_eval) = train_fusion(faces_train, faces_eval, voices, held_voices, face_model,
+                                                        speech_model, args.out, recipe, resume=args.resume,
+                                                        verbose=verbose)
     np.savez(args.out / "calibration.npz", x=x_eval[:500])
-    save_sequences(args.out / "held_out.npz", x_eval, y_eval)
+    save_sequences(args.out / "held_out.npz", x_eval, y_eval, cards_reliability(face_model, speech_model))
     validation = json.loads((args.out / "state.json").read_text()).get("validation_report")
     if validation:
         print("validation pairs (choose recipes on these), accuracy: "
@@ -345,6 +356,8 @@ def _train_speech(args) -> int:
         recipe = replace(recipe, epochs=args.epochs)
     if args.learning_rate is not None:
         recipe = replace(recipe, learning_rate=args.learning_rate)
+    if args.seed is not None:
+        recipe = replace(recipe, seed=args.seed)
     if args.init is not None:
         if not args.init.exists():
             raise FileNotFoundError(f"--init {args.init}: no such file")
@@ -494,8 +507,8 @@ def _evaluate(args) -> int:
     elif is_sequence_file(args.data):
         from affectlite_convert.evaluate import evaluate_fusion
 
-        x, y = load_sequences(args.data)
-        run = lambda path: evaluate_fusion(path, x, y)  # noqa: E731
+        x, y, reliability = load_sequences(args.data)
+        run = lambda path: evaluate_fusion(path, x, y, reliability)  # noqa: E731
     else:
         faces = _with_votes(load_face_npz(args.data), args.data, args.votes)
     if faces is not None:

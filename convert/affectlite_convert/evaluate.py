@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlite.fusion.late import late_fusion
+from affectlite.fusion.late import Reliability as FusionReliability, late_fusion
 from affectlite.labels import EMOTIONS, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
@@ -267,10 +267,12 @@ def modality_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return face, voice
 
 
-def fusion_report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Accuracy of every contender on the same held-out sequences (all sequences have both modalities)."""
+def fusion_report(predict, x: np.ndarray, y: np.ndarray, reliability: FusionReliability = FusionReliability()) -> dict[str, float]:
+    """Accuracy of every contender on the same held-out sequences: the face, the voice (a sequence
+    with no sure voice counts as wrong), the weighted average as the device computes it with
+    ``reliability`` (the models' cards), the learned model, and the learned model without each modality."""
     face, voice = modality_means(x)
-    fused = np.stack([late_fusion(f, v) for f, v in zip(face, voice)])
+    fused = np.stack([late_fusion(f, v, reliability) for f, v in zip(face, voice)])
 
     def accuracy(probs):
         return round(float(np.mean(np.argmax(probs, axis=1) == y)), 4)
@@ -285,11 +287,12 @@ def fusion_report(predict, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate_fusion(path: str | Path, x: np.ndarray, y: np.ndarray) -> Evaluation:
+def evaluate_fusion(path: str | Path, x: np.ndarray, y: np.ndarray,
+                    reliability: FusionReliability = FusionReliability()) -> Evaluation:
     """The model's figures on the sequences, and every contender's beside it (:func:`fusion_report`)."""
     predict = feature_predictor(path)
     result = metrics(y, predict(x).argmax(axis=1), Path(path).name)
-    result.contenders = fusion_report(predict, x, y)
+    result.contenders = fusion_report(predict, x, y, reliability)
     return result
 
 

@@ -8,7 +8,9 @@ vs 17-20). Modality dropout removes the face or the voice from whole sequences a
 stretches within them, so the model learns to work with either alone.
 
 A step is 16 numbers: face probabilities (7), face present (1), voice probabilities (7), voice
-present (1). Steps are 0.25 s apart; a voice window (2 s, every 0.5 s) covers two steps.
+present (1). Steps are 0.25 s apart; a voice window (2 s, every 0.5 s) covers two steps. A
+window less sure than ``[audio] min_confidence`` is no voice, as on the device, where an unsure
+voice never reaches the fusion.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlite.classifiers.speech import DEFAULT_MIN_CONFIDENCE
+from affectlite.fusion.late import Reliability
 from affectlite.fusion.sequence import STEP_FEATURES, STEP_SECONDS  # one definition for training and device
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.faces import DataError
@@ -34,6 +38,8 @@ class PairingOptions:
     #: speech model never saw), and without noise it learns each clip's exact output rather than
     #: how far to trust the voice.
     voice_jitter: float = 1.0
+    #: The device's ``[audio] min_confidence``: a less sure voice window is no voice.
+    voice_min_confidence: float = DEFAULT_MIN_CONFIDENCE
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -58,14 +64,15 @@ def make_sequences(face_probs: np.ndarray, face_labels: np.ndarray, voice_clips:
         clip = voice_clips[rng.choice(by_voice[label])]
         start = rng.integers(0, max(1, len(clip) - options.steps // 2 + 1))
         windows = np.minimum(start + (steps * STEP_SECONDS / 0.5).astype(int), len(clip) - 1)
+        voice = clip[windows]
         face_on = np.full(options.steps, rng.random() >= options.face_missing)
         voice_on = np.full(options.steps, rng.random() >= options.voice_missing)
+        voice_on &= voice.max(axis=1) >= options.voice_min_confidence
         if rng.random() < options.gap_probability:
             a, b = sorted(rng.integers(0, options.steps + 1, 2))
             (face_on if rng.random() < 0.5 else voice_on)[a:b] = False
         x[i, :, 0:7] = _softmax(logits) * face_on[:, None]
         x[i, :, 7] = face_on
-        voice = clip[windows]
         if options.voice_jitter:
             voice = _softmax(np.log(np.maximum(voice, 1e-6)) + rng.normal(0, options.voice_jitter, voice.shape))
         x[i, :, 8:15] = voice * voice_on[:, None]
@@ -81,18 +88,20 @@ def remove_modality(x: np.ndarray, modality: str) -> np.ndarray:
     return out
 
 
-def save_sequences(path: str | Path, x: np.ndarray, y: np.ndarray) -> Path:
+def save_sequences(path: str | Path, x: np.ndarray, y: np.ndarray, reliability: Reliability = Reliability()) -> Path:
     """Held-out pairs as a file, so that a converted fusion model is measured on the very
-    sequences its float original was reported on (``affectlite-convert evaluate``)."""
+    sequences its float original was reported on (``affectlite-convert evaluate``), against the
+    weighted average with the reliabilities of the models that made them."""
     path = Path(path)
-    np.savez(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.int64), classes=np.array(EMOTIONS))
+    np.savez(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.int64), classes=np.array(EMOTIONS),
+             reliability=np.array([reliability.face, reliability.voice]))
     return path
 
 
 def _arrays(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in ("x", "y") if name in archive.files}
+            return {name: archive[name] for name in ("x", "y", "reliability") if name in archive.files}
     except (OSError, ValueError):
         return {}
 
@@ -107,7 +116,7 @@ def is_sequence_file(path: str | Path) -> bool:
     return _holds_steps(_arrays(path))
 
 
-def load_sequences(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def load_sequences(path: str | Path) -> tuple[np.ndarray, np.ndarray, Reliability]:
     arrays = _arrays(path)
     if not _holds_steps(arrays):
         raise DataError(f"{path}: not a sequence file; expected 'x' float (N, steps, {STEP_FEATURES}) and 'y' "
@@ -115,4 +124,6 @@ def load_sequences(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays["x"], arrays.get("y")
     if y is None or y.shape != (len(x),) or (len(y) and (y.min() < 0 or y.max() >= len(EMOTIONS))):
         raise DataError(f"{path}: 'y' must hold {len(x)} labels in [0, {len(EMOTIONS) - 1}]")
-    return x.astype(np.float32), y.astype(np.int64)
+    weights = arrays.get("reliability")
+    reliability = Reliability(*map(float, weights)) if weights is not None else Reliability()
+    return x.astype(np.float32), y.astype(np.int64), reliability

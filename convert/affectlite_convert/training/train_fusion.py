@@ -1,12 +1,19 @@
 """Training the fusion LSTM on label-paired sequences, and the report that says whether it
-earns its place: face only, voice only, late fusion, the LSTM, and the LSTM with each modality
-removed, on held-out pairs.
+earns its place: face only, voice only, the weighted average (as the device computes it, with
+the models' measured reliabilities), the LSTM, and the LSTM with each modality removed, on
+held-out pairs.
 
 The LSTM learns how far to trust each modality, so it must see the unimodal models' outputs on
 data those models were not trained on (as in stacking): on their own training data both are
-overconfident, and a fusion trained there over-trusts them. So the pairs come from the
-unimodal models' held-out data, split again: FER2013 PublicTest in two halves by image, RAVDESS
-actors 17-18 for training the fusion and 19-20 for its report (speakers never cross)."""
+overconfident, and a fusion trained there over-trusts them. So the faces are FER2013 PublicTest
+in two halves by image, and the voices are the speakers the speech model never heard, in every
+corpus its card names (RAVDESS 17-20, and for a multi-corpus model its held-out EMOVO and TurEV-DB
+speakers): the first half of each corpus's speakers trains the fusion, the second half is held
+out, so that speakers never cross. The training voices are also heard under simulated recording
+conditions (noise, rooms, codecs: :mod:`affectlite_convert.training.recording`), so that the
+LSTM learns how far to trust a voice in a lobby, not in a studio. The LSTM needs no separate
+reliability input: it learns each modality's reliability from these outputs, which is what the
+weighted average reads from the cards."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlite.fusion.late import Reliability
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.pairs import PairingOptions, make_sequences
 from affectlite_convert.evaluate import fusion_report
@@ -31,21 +39,12 @@ class FusionRecipe:
     patience: int = 3
     train_sequences: int = 30000
     eval_sequences: int = 6000
-    train_voice_actors: tuple[int, ...] = (17, 18)
-    eval_voice_actors: tuple[int, ...] = (19, 20)
+    #: Copies of every training voice under simulated recording conditions (the speech runs' cache).
+    recorded_copies: int = 2
+    recording_seed: int = 7
     seed: int = 11
     pairing: PairingOptions = field(default_factory=PairingOptions)
     model: FusionSpec = field(default_factory=FusionSpec)
-
-
-def unimodal_probabilities(face_model: str | Path, speech_model: str | Path, faces, speech) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The shipped int8 models' outputs: per face image, and per voice clip (its windows in order)."""
-    from affectlite_convert.evaluate import predict_tflite, predict_windows
-
-    face_probs = predict_tflite(Path(face_model), faces.x)
-    window_probs = predict_windows(speech_model, speech.windows)
-    clips = [window_probs[speech.clips == c] for c in range(len(speech.clip_labels))]
-    return face_probs, clips
 
 
 @dataclass
@@ -55,7 +54,64 @@ class VoiceOutputs:
     clips: list[np.ndarray]
     labels: np.ndarray
     actors: np.ndarray
-    early_stopping_actors: tuple[int, ...] = ()     # speakers kept for the fusion's validation
+    early_stopping_actors: tuple = ()     # speakers kept for the fusion's validation
+    description: str = ""
+
+    @classmethod
+    def of(cls, predict, speech, prefix: str = "", description: str = "") -> "VoiceOutputs":
+        """``predict``'s outputs on a :class:`~affectlite_convert.data.speech.SpeechSet`."""
+        probs = predict(speech.windows[..., None].astype(np.float32))
+        return cls([probs[speech.clips == c] for c in range(len(speech.clip_labels))], speech.clip_labels,
+                   np.array([f"{prefix}{a}" for a in speech.clip_actors]), description=description)
+
+    def __add__(self, other: "VoiceOutputs") -> "VoiceOutputs":
+        return VoiceOutputs(self.clips + other.clips, np.concatenate([self.labels, other.labels]),
+                            np.concatenate([self.actors, other.actors]),
+                            self.early_stopping_actors + other.early_stopping_actors,
+                            "; ".join(d for d in (self.description, other.description) if d))
+
+
+def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: "FusionRecipe" = None,
+                   cache: str | Path | None = None) -> tuple[VoiceOutputs, VoiceOutputs]:
+    """(training, held-out) voices: the speech model's outputs on the speakers it never heard, per
+    corpus under ``data_root`` (a folder of corpora, or one corpus's folder); the first half of
+    each corpus's speakers (sorted) trains, also under ``recipe.recorded_copies`` simulated
+    recordings, the second half is held out (clean)."""
+    from affectlite_convert.data.speech import CORPORA, corpus_of, load_corpus, read_manifest, simulated_corpus
+    from affectlite_convert.evaluate import feature_predictor, trained_speakers
+
+    recipe = recipe or FusionRecipe()
+    data_root = Path(data_root)
+    roots = ([data_root] if (data_root / "manifest.csv").exists()
+             else [data_root / name for name in CORPORA if (data_root / name / "manifest.csv").exists()])
+    if not roots:
+        raise ValueError(f"{data_root}: no speech corpus here (a folder with manifest.csv, or a folder of "
+                         f"{', '.join(CORPORA)})")
+    trained, predict = trained_speakers(speech_model), feature_predictor(speech_model)
+    fit = held = None
+    for root in roots:
+        corpus = corpus_of(root)
+        heard = set(trained.get(corpus.name, []))
+        unheard = sorted({r.speaker for r in read_manifest(root, corpus) if str(r.speaker) not in heard}, key=str)
+        if len(unheard) < 2:
+            continue
+        clean = load_corpus(root, unheard, corpus)
+        first, second = unheard[:len(unheard) // 2], unheard[len(unheard) // 2:]
+        prefix = f"{corpus.name}:"
+        parts = [VoiceOutputs.of(predict, clean.speakers(lambda s: s in first), prefix,
+                                 f"{corpus.name} speakers {', '.join(map(str, first))}")]
+        if recipe.recorded_copies:
+            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, corpus=corpus)
+            parts.append(VoiceOutputs.of(predict, recorded.speakers(lambda s: s in first), prefix))
+        eval_part = VoiceOutputs.of(predict, clean.speakers(lambda s: s in second), prefix,
+                                    f"{corpus.name} speakers {', '.join(map(str, second))}")
+        for part in parts:
+            fit = part if fit is None else fit + part
+        held = eval_part if held is None else held + eval_part
+    if fit is None:
+        raise ValueError(f"{speech_model}: it heard (nearly) every speaker under {data_root}; the fusion needs "
+                         "voices it never heard (train the speech model with --val-speakers)")
+    return fit, held
 
 
 def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceOutputs:
@@ -64,79 +120,87 @@ def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceO
     import json
 
     from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.evaluate import predict_windows
+    from affectlite_convert.evaluate import feature_predictor
 
     runs = sorted(Path(folds_dir).glob("fold_*/state.json"))
     if not runs:
         raise ValueError(f"{folds_dir}: no fold_N runs; make them with: affectlite-convert train speech --folds 4 "
                          f"--out {folds_dir}")
-    clips, labels, actors = [], [], []
+    voices = None
     for state_file in runs:
         state = json.loads(state_file.read_text())
         model = state_file.parent / "final.keras"
         if not model.exists() or state["epochs_done"] < state["recipe"]["epochs"]:
             raise ValueError(f"{state_file.parent}: fold not finished; continue it with --resume")
-        held = load_speech(speech_root, list(state["recipe"]["val_actors"]))
-        probs = predict_windows(model, held.windows)
-        clips += [probs[held.clips == c] for c in range(len(held.clip_labels))]
-        labels.append(held.clip_labels)
-        actors += held.clip_actors
-    last_fold = tuple(json.loads(runs[-1].read_text())["recipe"]["val_actors"])
-    return VoiceOutputs(clips, np.concatenate(labels), np.array(actors), last_fold)
+        part = VoiceOutputs.of(feature_predictor(model), load_speech(speech_root, list(state["recipe"]["val_actors"])),
+                               "ravdess:")
+        voices = part if voices is None else voices + part
+    last_fold = tuple(f"ravdess:{a}" for a in json.loads(runs[-1].read_text())["recipe"]["val_actors"])
+    actors = sorted({int(a.split(":")[1]) for a in voices.actors})
+    voices.early_stopping_actors = last_fold
+    voices.description = f"the out-of-fold outputs of RAVDESS actors {actors} (early stopping on {list(last_fold)})"
+    return voices
 
 
-def train_fusion(faces_train, faces_eval, speech_train, speech_eval, face_model, speech_model,
-                 run_dir: str | Path, recipe: FusionRecipe = FusionRecipe(), resume: bool = False,
-                 verbose: int = 1, extra_voices: VoiceOutputs | None = None) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
+def cards_reliability(face_model, speech_model) -> Reliability:
+    """What the device's weighted average uses: the reliabilities the two models' cards record."""
+    from affectlite.fusion.late import reliability_from_cards
+    from affectlite.models.card import ModelCard, card_path_for
+
+    return reliability_from_cards(*(ModelCard.load(card_path_for(Path(m))) for m in (face_model, speech_model)))
+
+
+def train_fusion(faces_train, faces_eval, voices: VoiceOutputs, held_voices: VoiceOutputs, face_model,
+                 speech_model, run_dir: str | Path, recipe: FusionRecipe = FusionRecipe(), resume: bool = False,
+                 verbose: int = 1) -> tuple[Path, dict, tuple[np.ndarray, np.ndarray]]:
     """Returns the final model, the held-out report and the held-out sequences (for calibration).
 
-    ``extra_voices``: out-of-fold speech outputs of more speakers (:func:`out_of_fold_voices`);
-    the speakers of the last fold then serve for early stopping, so validation is
-    speaker-independent too."""
-    run = TrainingRun(run_dir, asdict(recipe) | {"extra_voices": extra_voices is not None}, resume, library="tf_keras")
-    train_face, train_voice = unimodal_probabilities(face_model, speech_model, faces_train, speech_train)
-    voice_labels, voice_actors = speech_train.clip_labels, np.asarray(speech_train.clip_actors)
-    eval_face, eval_voice = unimodal_probabilities(face_model, speech_model, faces_eval, speech_eval)
+    When ``voices`` names early-stopping speakers (out-of-fold outputs), their clips validate and
+    validation is speaker-independent too; otherwise a quarter of each speaker's clips does."""
+    from affectlite_convert.evaluate import predict_tflite
+
+    run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras")
+    reliability = cards_reliability(face_model, speech_model)
+    train_face, eval_face = predict_tflite(Path(face_model), faces_train.x), predict_tflite(Path(face_model), faces_eval.x)
     # Validation for early stopping comes from the training pool itself, split by face image and
-    # by clip (a quarter of each training speaker's clips), never from the held-out pairs of the
-    # report. Both training speakers train: with one, the fusion learns that speaker's errors
-    # (67.1 % on held-out pairs against 69.1 % with two).
+    # by clip, never from the held-out pairs of the report. Every training speaker trains: with
+    # one, the fusion learns that speaker's errors (67.1 % on held-out pairs against 69.1 % with two).
     fit_faces, val_faces = np.arange(len(faces_train.y)) % 5 != 0, np.arange(len(faces_train.y)) % 5 == 0
-    if extra_voices is None:
-        val_clips = np.arange(len(train_voice)) % 4 == 0
+    if voices.early_stopping_actors:
+        val_clips = np.isin(voices.actors, voices.early_stopping_actors)
     else:
-        train_voice = extra_voices.clips + train_voice
-        voice_labels = np.concatenate([extra_voices.labels, voice_labels])
-        voice_actors = np.concatenate([extra_voices.actors, voice_actors])
-        val_clips = np.isin(voice_actors, extra_voices.early_stopping_actors)
+        val_clips = np.arange(len(voices.clips)) % 4 == 0
     fit_clips = ~val_clips
-    x, y = make_sequences(train_face[fit_faces], faces_train.y[fit_faces],
-                          [c for c, keep in zip(train_voice, fit_clips) if keep], voice_labels[fit_clips],
-                          recipe.train_sequences, recipe.pairing, recipe.seed)
-    x_val, y_val = make_sequences(train_face[val_faces], faces_train.y[val_faces],
-                                  [c for c, keep in zip(train_voice, val_clips) if keep],
-                                  voice_labels[val_clips], recipe.eval_sequences // 2, recipe.pairing,
-                                  recipe.seed + 2)
+
+    def pairs(faces, face_labels, clips, count, options, seed):
+        return make_sequences(faces, face_labels, [c for c, keep in zip(voices.clips, clips) if keep],
+                              voices.labels[clips], count, options, seed)
+
+    x, y = pairs(train_face[fit_faces], faces_train.y[fit_faces], fit_clips, recipe.train_sequences, recipe.pairing,
+                 recipe.seed)
+    x_val, y_val = pairs(train_face[val_faces], faces_train.y[val_faces], val_clips, recipe.eval_sequences // 2,
+                         recipe.pairing, recipe.seed + 2)
     both = PairingOptions(**{**asdict(recipe.pairing), "face_missing": 0.0, "voice_missing": 0.0, "gap_probability": 0.0,
                              "voice_jitter": 0.0})
-    x_eval, y_eval = make_sequences(eval_face, faces_eval.y, eval_voice, speech_eval.clip_labels,
+    x_eval, y_eval = make_sequences(eval_face, faces_eval.y, held_voices.clips, held_voices.labels,
                                     recipe.eval_sequences, both, recipe.seed + 1)
     # The same contest on validation pairs made like the held-out ones (both modalities, no noise):
     # the figures to choose between recipes on, so that the held-out pairs only ever report.
-    selection = make_sequences(train_face[val_faces], faces_train.y[val_faces],
-                               [c for c, keep in zip(train_voice, val_clips) if keep], voice_labels[val_clips],
-                               recipe.eval_sequences // 2, both, recipe.seed + 3)
+    selection = pairs(train_face[val_faces], faces_train.y[val_faces], val_clips, recipe.eval_sequences // 2, both,
+                      recipe.seed + 3)
     data = {
         "faces": "FER2013 PublicTest, one half for training pairs and the other for held-out pairs "
                  "(images the face model never saw); no explicit licence",
-        "voices": f"RAVDESS actors {list(recipe.train_voice_actors)}"
-                  + (f" and the out-of-fold outputs of actors {sorted(set(extra_voices.actors.tolist()))} "
-                     f"(early stopping on {list(extra_voices.early_stopping_actors)})" if extra_voices else "")
-                  + f" (training) / {list(recipe.eval_voice_actors)} (held out); CC BY-NC-SA 4.0",
+        "voices": f"speakers the speech model never heard: {voices.description} (training"
+                  + (f", with {recipe.recorded_copies} simulated recordings of each clip" if recipe.recorded_copies else "")
+                  + f") / {held_voices.description} (held out, clean); all three corpora are non-commercial",
         "pairing": "sequences paired by label from the unimodal sets (no audio-visual corpus), with modality dropout; "
-                   "faces and speakers disjoint between training and held-out pairs",
+                   "faces and speakers disjoint between training and held-out pairs; a voice window below "
+                   f"min_confidence {recipe.pairing.voice_min_confidence:g} is no voice, as on the device",
+        "late_fusion_reliability": {"face": reliability.face, "voice": reliability.voice},
     }
-    final, figures = _fit_and_report(run, recipe, (x, y), (x_val, y_val), (x_eval, y_eval), data, verbose, selection)
+    final, figures = _fit_and_report(run, recipe, (x, y), (x_val, y_val), (x_eval, y_eval), data, verbose, selection,
+                                     reliability)
     return final, figures, (x_eval, y_eval)
 
 
@@ -161,12 +225,13 @@ def train_fusion_av(corpus: str | Path, face_model, speech_model, run_dir: str |
                  f"{len(np.unique(sequences.actors[pool][val]))} for early stopping, the rest for training",
     }
     final, figures = _fit_and_report(run, recipe, (x[fit], y[fit]), (x[val], y[val]),
-                                     (sequences.x[held], sequences.y[held]), data, verbose)
+                                     (sequences.x[held], sequences.y[held]), data, verbose,
+                                     reliability=cards_reliability(face_model, speech_model))
     return final, figures, (sequences.x[held], sequences.y[held])
 
 
 def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, held_out, data: dict,
-                    verbose: int, selection=None) -> tuple[Path, dict]:
+                    verbose: int, selection=None, reliability: Reliability = Reliability()) -> tuple[Path, dict]:
     import tensorflow as tf
     import tf_keras as K
 
@@ -190,10 +255,10 @@ def _fit_and_report(run: TrainingRun, recipe: FusionRecipe, train, validation, h
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, callbacks=[stop])
     trained = K.models.load_model(final)
     predict = lambda s: trained.predict(s, batch_size=512, verbose=0)  # noqa: E731
-    figures = fusion_report(predict, x_eval, y_eval)
+    figures = fusion_report(predict, x_eval, y_eval, reliability)
     run.state["report"] = figures
     if selection is not None:
-        run.state["validation_report"] = fusion_report(predict, *selection)
+        run.state["validation_report"] = fusion_report(predict, *selection, reliability)
     run.save_state()
     return final, figures
 

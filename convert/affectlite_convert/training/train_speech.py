@@ -51,7 +51,11 @@ class SpeechRecipe:
     time_mask_frames: int = 20
     freq_masks: int = 2
     freq_mask_bands: int = 8
+    #: The training seed (batch draws, masks, dropout, new weights).
     seed: int = 7
+    #: The simulated recordings' seed, apart from the training seed: runs that differ only in
+    #: ``seed`` share one cache and one split, so their weights can be averaged (a soup).
+    recording_seed: int = 7
     model: SpeechCnnSpec = field(default_factory=SpeechCnnSpec)
     #: A trained speech model (same architecture) to start from instead of random weights: e.g.
     #: the RAVDESS model taught the other corpora and recording conditions, at a lower rate.
@@ -197,7 +201,7 @@ def load_training_data(data: str | Path, recipe: SpeechRecipe, cache: str | Path
         train_set = clean.speakers(lambda s: s in train_speakers)
         parts = [train_set]
         if recipe.recorded_copies:
-            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.seed, cache, progress, corpus)
+            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, progress, corpus)
             parts.append(recorded.speakers(lambda s: s in train_speakers))
         train_sets += parts
         if val_speakers:
