@@ -7,10 +7,12 @@ voice below [audio] min_confidence counts as none), and the bundled fusion LSTM 
 0.25 s steps, the steps built as `train fusion --av-corpus` builds them).
 
     python benchmarks/crema_d_clips.py
+    python benchmarks/crema_d_clips.py --fusion-model runs/fusion/fusion_int8.tflite   (another LSTM)
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 from pathlib import Path
 
@@ -28,10 +30,13 @@ LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fusion-model", default="bundled", help="the fusion LSTM (default: the bundled one)")
+    args = parser.parse_args()
     print(f"{'clip':<22} {'label':<8} {'face (majority of frames)':<28} {'voice (mean of windows)':<26} {'fused':<8} "
           f"{'LSTM':<8}")
     hits = collections.Counter()
-    lstm = SequenceFusion("bundled")
+    lstm = SequenceFusion(args.fusion_model)
     with EmotionRecognizer() as recognizer, SpeechClassifier(min_confidence=DEFAULT_MIN_CONFIDENCE) as speech:
         reliability = reliability_from_cards(recognizer.classifier.card, speech.card)
         print(f"late fusion weights: reliability face {reliability.face:.3f}, voice {reliability.voice:.3f} "

@@ -58,6 +58,15 @@ def test_fusion_lstm_converts_to_one_mappable_int8_graph(tmp_path):
     assert report.fully_mappable
 
 
+def test_training_pairs_can_hold_more_neutral_people():
+    sources = toy_sources(np.random.default_rng(5))
+    _, y = make_sequences(*sources, count=2000, options=PairingOptions(neutral_share=0.5), seed=2)
+    assert abs(np.mean(y == EMOTIONS.index("neutral")) - 0.5) < 0.04
+    assert abs(np.mean(y == EMOTIONS.index("fear")) - 0.5 / 6) < 0.03    # the rest alike
+    with pytest.raises(ValueError, match="neutral share must be between 0 and 1"):
+        PairingOptions(neutral_share=1.0)
+
+
 def test_a_voice_less_sure_than_the_device_accepts_is_no_voice():
     rng = np.random.default_rng(6)
     face_probs, face_labels, _, voice_labels = toy_sources(rng)
@@ -102,7 +111,8 @@ def test_training_and_report_on_voices_the_speech_model_never_heard(tmp_path, sm
     final, figures, (x_eval, _) = train_fusion(faces_train, faces_eval, voices, held, FACE, SPEECH, tmp_path / "run",
                                                recipe, verbose=0)
     assert final.exists() and x_eval.shape == (300, 8, 16)
-    assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
+    assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed",
+                               "face_neutral_recall", "lstm_neutral_recall"}
     assert figures["face_only"] > 1 / 7 and figures["voice_only"] > 1 / 7      # the real models are better than chance
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert "emovo speakers f3; turev-db speakers 1984 (training, with 1 simulated recordings" in state["data"]["voices"]
@@ -180,7 +190,7 @@ def test_train_fusion_on_an_av_corpus(tmp_path):
     assert "18 clips of 3 actors" in state["data"]["corpus"]
     assert "1 actor(s) held out" in state["data"]["split"]
     assert set(state["report"]) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed",
-                                    "lstm_voice_removed"}
+                                   "lstm_voice_removed", "face_neutral_recall", "lstm_neutral_recall"}
     assert (run / "final.keras").exists() and (run / "calibration.npz").exists()
 
 
@@ -333,7 +343,8 @@ def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, s
     assert "fusion_int8.tflite: 300 sequences" in out and "late_fusion" in out
     entry = json.loads(model.with_suffix(".json").read_text())["metrics"]["held_out"]
     contenders = entry["contenders"]
-    assert set(contenders) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed"}
+    assert set(contenders) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed",
+                               "face_neutral_recall", "lstm_neutral_recall"}
     assert contenders["lstm"] == round(entry["accuracy"], 4)
     face = x[:, :, 0:7].mean(axis=1)                                   # every step has both modalities here
     voice = x[:, :, 8:15].mean(axis=1)

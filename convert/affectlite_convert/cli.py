@@ -181,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     fusion.add_argument("--voice-jitter", type=float, default=1.0,
                         help="log-space noise on the training voices (default 1.0: few speakers; "
                              "compare recipes on the validation figures, never on the held-out ones)")
+    fusion.add_argument("--neutral-share", type=float, default=0.3,
+                        help="share of training sequences labelled neutral (default %(default)s; held-out pairs keep "
+                             "every class alike): with every class alike the LSTM learns to read neutral faces as "
+                             "sad or afraid")
     fusion.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     conv = add(sub, "convert", "Keras/SavedModel to TFLite with a model card",
@@ -310,7 +314,7 @@ def _train_fusion(args) -> int:
                                                           unheard_voices, cards_reliability)
 
     recipe = FusionRecipe(epochs=args.epochs, recorded_copies=args.recorded_copies,
-                          pairing=PairingOptions(voice_jitter=args.voice_jitter))
+                          pairing=PairingOptions(voice_jitter=args.voice_jitter, neutral_share=args.neutral_share))
     face_model, speech_model = args.face_model or FACE_MODEL, args.speech_model or SPEECH_MODEL
     verbose = 1 if sys.stdout.isatty() else 2
     if args.av_corpus is not None:

@@ -274,16 +274,24 @@ def fusion_report(predict, x: np.ndarray, y: np.ndarray, reliability: FusionReli
     face, voice = modality_means(x)
     fused = np.stack([late_fusion(f, v, reliability) for f, v in zip(face, voice)])
 
-    def accuracy(probs):
-        return round(float(np.mean(np.argmax(probs, axis=1) == y)), 4)
+    def accuracy(probs, present=True):
+        return round(float(np.mean((np.argmax(probs, axis=1) == y) & present)), 4)
 
+    def neutral_recall(probs):
+        neutral = y == EMOTIONS.index("neutral")
+        return round(float(np.mean(np.argmax(probs[neutral], axis=1) == y[neutral])), 4) if neutral.any() else 0.0
+
+    lstm = predict(x)
     return {
-        "face_only": accuracy(face),
-        "voice_only": accuracy(voice),
+        "face_only": accuracy(face, x[:, :, 7].any(axis=1)),
+        "voice_only": accuracy(voice, x[:, :, 15].any(axis=1)),
         "late_fusion": accuracy(fused),
-        "lstm": accuracy(predict(x)),
+        "lstm": accuracy(lstm),
         "lstm_face_removed": accuracy(predict(remove_modality(x, "face"))),
         "lstm_voice_removed": accuracy(predict(remove_modality(x, "voice"))),
+        # how often a neutral person stays neutral: the face's own rate is what fusion must keep
+        "face_neutral_recall": neutral_recall(face),
+        "lstm_neutral_recall": neutral_recall(lstm),
     }
 
 

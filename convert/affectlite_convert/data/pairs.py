@@ -40,6 +40,15 @@ class PairingOptions:
     voice_jitter: float = 1.0
     #: The device's ``[audio] min_confidence``: a less sure voice window is no voice.
     voice_min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    #: The share of sequences labelled neutral (the rest split evenly; None: all classes alike).
+    #: With every class alike, a model learns that a face that looks neutral is often sad or
+    #: afraid (the face model calls many of those neutral), and then reads neutral people as
+    #: emotional: the complaint users have in the wild, where most faces are neutral.
+    neutral_share: float | None = None
+
+    def __post_init__(self):
+        if self.neutral_share is not None and not 0.0 < self.neutral_share < 1.0:
+            raise ValueError(f"neutral share must be between 0 and 1, got {self.neutral_share}")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,13 +59,18 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def make_sequences(face_probs: np.ndarray, face_labels: np.ndarray, voice_clips: list[np.ndarray],
                    voice_labels: np.ndarray, count: int, options: PairingOptions = PairingOptions(),
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` sequences (count, steps, 16) and their labels, classes drawn uniformly."""
+    """``count`` sequences (count, steps, 16) and their labels, classes drawn uniformly (or with
+    ``options.neutral_share`` neutral)."""
     rng = np.random.default_rng(seed)
     classes = np.intersect1d(np.unique(face_labels), np.unique(voice_labels))
     by_face = {c: np.flatnonzero(face_labels == c) for c in classes}
     by_voice = {c: np.flatnonzero(voice_labels == c) for c in classes}
     x = np.zeros((count, options.steps, STEP_FEATURES), np.float32)
-    y = rng.choice(classes, count)
+    shares = np.full(len(classes), 1.0 / len(classes))
+    neutral = EMOTIONS.index("neutral")
+    if options.neutral_share is not None and neutral in classes and len(classes) > 1:
+        shares = np.where(classes == neutral, options.neutral_share, (1 - options.neutral_share) / (len(classes) - 1))
+    y = rng.choice(classes, count, p=shares)
     steps = np.arange(options.steps)
     for i, label in enumerate(y):
         face = face_probs[rng.choice(by_face[label])]
