@@ -220,3 +220,22 @@ def test_simulated_recordings_are_cached(tmp_path, corpora):
     assert np.array_equal(first.windows, again.windows) and first.clip_actors == again.clip_actors
     clean = load_corpus(corpora / "emovo")
     assert first.windows.dtype == np.float16 and len(first.clip_labels) <= len(clean.clip_labels)
+
+
+def test_runs_that_differ_only_in_seed_share_their_recordings(tmp_path, corpora):
+    """`train speech --seed`: another draw of batches, masks and dropout over the same simulated
+    recordings (one cache file), so that runs can be compared or averaged on equal data."""
+    from dataclasses import replace
+
+    from affectlite_convert.training.train_speech import Pool, SpeechRecipe, balanced_batches, load_training_data
+
+    recipe = SpeechRecipe(corpora=("emovo",), val_speakers=("emovo:f3",), recorded_copies=1)
+    first, _, _ = load_training_data(corpora / "emovo", recipe, tmp_path / "cache")
+    again, _, _ = load_training_data(corpora / "emovo", replace(recipe, seed=8), tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    assert np.array_equal(first[1].windows, again[1].windows)
+    pool = Pool.of(first)
+    batch_7, batch_8 = (next(balanced_batches(pool, 32, 0.0, seed))[0] for seed in (recipe.seed, 8))
+    assert not np.array_equal(batch_7, batch_8)
+    load_training_data(corpora / "emovo", replace(recipe, recording_seed=8), tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2          # other recordings: their own file

@@ -73,7 +73,7 @@ class VoiceOutputs:
                             "; ".join(d for d in (self.description, other.description) if d))
 
 
-def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: "FusionRecipe" = None,
+def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: FusionRecipe | None = None,
                    cache: str | Path | None = None) -> tuple[VoiceOutputs, VoiceOutputs]:
     """(training, held-out) voices: the speech model's outputs on the speakers it never heard, per
     corpus under ``data_root`` (a folder of corpora, or one corpus's folder); the first half of
