@@ -31,19 +31,21 @@ def held_out_clips(model: Path) -> list[tuple[str, np.ndarray, int]]:
     from affectlite.audio.voice import speech_windows
     from affectlite.sources.audio import read_video_audio
     from affectlite_convert.data.speech import CORPORA, load_corpus
-    from affectlite_convert.evaluate import CREMA_D_LABELS, clip_probabilities, feature_predictor, trained_speakers
+    from affectlite_convert.evaluate import (CREMA_D_LABELS, clip_probabilities, feature_predictor, model_windows,
+                                             trained_speakers)
 
     predict = feature_predictor(model)
     trained = trained_speakers(model)
+    spec = model_windows([model])
     clips = []
     for name, corpus in CORPORA.items():
         seen = set(trained.get(name, []))
-        data = load_corpus(SPEECH / name, corpus=corpus).speakers(lambda s: str(s) not in seen)
+        data = load_corpus(SPEECH / name, corpus=corpus, windows=spec).speakers(lambda s: str(s) not in seen)
         if len(data.clip_labels):
             for probs, label in zip(clip_probabilities(predict, data), data.clip_labels):
                 clips.append((name, probs, int(label)))
     for path in sorted([*CREMA_D.glob("VideoFlash/*.flv"), *CREMA_D.glob("AudioMP3/*.mp3")]):
-        windows, _ = speech_windows(read_video_audio(path))
+        windows, _ = speech_windows(read_video_audio(path), windows=spec)
         if len(windows):
             label = EMOTIONS.index(CREMA_D_LABELS[path.stem.split("_")[2]])
             clips.append(("crema-d", predict(windows[..., None]).mean(axis=0), label))

@@ -9,7 +9,7 @@ import soundfile
 
 from affectlite.audio.features import MelSpec, log_mel, mel_filterbank, mel_power
 from affectlite.audio.resample import to_model_rate
-from affectlite.audio.voice import speech_windows
+from affectlite.audio.voice import WindowSpec, speech_windows
 from conftest import SHARED
 
 RAVDESS = SHARED / "data" / "speech" / "ravdess"
@@ -48,6 +48,22 @@ def test_speech_gives_windows(speech):
     assert len(windows) >= 2 and windows.shape[1:] == (200, 64)
     assert np.all(np.diff(starts) == 0.5)
     assert abs(windows.mean()) < 0.05                                 # per-band means removed
+
+
+def test_a_clamped_window_forgets_how_deep_the_pauses_are(speech):
+    """A short word padded with digital silence and the same word in a quiet room give different
+    windows unclamped (the padding sits 100 dB down), and nearly the same windows clamped 60 dB
+    below their loudest value: the depth of a recording's pauses is not the speaker's emotion."""
+    word = speech[16000:28000]                                          # 0.75 s, padded to 2 s
+    room = np.concatenate([word, 10 ** (-65 / 20) * np.random.default_rng(0).standard_normal(20000).astype(np.float32)])
+    clamped = WindowSpec(dynamic_range_db=60.0)
+    padded_raw, room_raw = speech_windows(word)[0][0], speech_windows(room)[0][0]
+    padded_clamped, room_clamped = speech_windows(word, windows=clamped)[0][0], speech_windows(room, windows=clamped)[0][0]
+    assert np.abs(padded_raw - room_raw).mean() > 4 * np.abs(padded_clamped - room_clamped).mean()
+    # within a band the values span at most the 60 dB (3.0 once divided by 20)
+    assert (padded_clamped.max(axis=0) - padded_clamped.min(axis=0)).max() <= 3.0 + 1e-5
+    assert (padded_raw.max(axis=0) - padded_raw.min(axis=0)).max() > 3.5
+    assert np.array_equal(speech_windows(word, windows=WindowSpec())[0], speech_windows(word)[0])   # off by default
 
 
 @pytest.mark.parametrize("kind", ["silence", "faint hiss", "loud white noise", "rumble", "mains hum"])

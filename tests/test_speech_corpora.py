@@ -239,3 +239,28 @@ def test_runs_that_differ_only_in_seed_share_their_recordings(tmp_path, corpora)
     assert not np.array_equal(batch_7, batch_8)
     load_training_data(corpora / "emovo", replace(recipe, recording_seed=8), tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2          # other recordings: their own file
+
+
+def test_a_model_trained_on_clamped_windows_carries_them_to_the_device(tmp_path, corpora):
+    """`train speech --dynamic-range-db 60`: its own recordings cache, and `convert
+    --training-info RUN` writes the clamp on the card, from which the device computes its windows."""
+    from affectlite.classifiers.speech import SpeechClassifier
+    from affectlite.models.card import ModelCard
+    from affectlite_convert.cli import main
+    from affectlite_convert.training.speech_cnn import SpeechCnnSpec
+    from affectlite_convert.training.train_speech import SpeechRecipe, load_training_data, train_speech
+
+    recipe = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
+                          model=SpeechCnnSpec(widths=(8, 8, 8, 8)), dynamic_range_db=60.0)
+    final = train_speech(corpora / "emovo", tmp_path / "run", recipe, verbose=0)
+    plain, _, _ = load_training_data(corpora / "emovo", SpeechRecipe(corpora=("emovo",), val_speakers=("emovo:f3",)))
+    clamped, _, _ = load_training_data(corpora / "emovo", recipe)
+    assert plain[0].windows.shape == clamped[0].windows.shape and not np.allclose(plain[0].windows, clamped[0].windows)
+    np.savez(tmp_path / "calibration.npz", x=clamped[0].windows[:50, ..., None])
+    out = tmp_path / "speech_int8.tflite"
+    assert main(["convert", str(final), "--input-kind", "features", "--task", "speech-emotion", "--calibration",
+                 str(tmp_path / "calibration.npz"), "--training-info", str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert ModelCard.load(out.with_suffix(".json")).input.dynamic_range_db == 60.0
+    assert "clamped at 60 dB below their loudest value" in out.with_suffix(".md").read_text()
+    with SpeechClassifier(out) as speech:
+        assert speech.windows.dynamic_range_db == 60.0

@@ -93,3 +93,25 @@ def test_analyze_uses_the_sound_track(sad_clip, capsys):
     assert unsure and all(r["voice"] is None for r in unsure)
     assert all(r["fused"]["emotion"] == r["emotion"] for r in unsure)     # face alone without a sure voice
     json.dumps(rows)
+
+
+def test_the_device_reads_the_windows_the_card_describes(tmp_path, speech):
+    """A speech model trained on clamped windows says so on its card; the device then clamps too
+    (one code path: affectlite.audio.voice.speech_windows with the card's WindowSpec)."""
+    import shutil
+
+    from affectlite.audio.voice import WindowSpec, speech_windows
+    from affectlite.classifiers.speech import BUNDLED_MODEL
+
+    assert speech.windows.dynamic_range_db is None                    # the bundled card: not clamped
+    model = tmp_path / BUNDLED_MODEL.name
+    shutil.copy(BUNDLED_MODEL, model)
+    card = json.loads(BUNDLED_MODEL.with_suffix(".json").read_text())
+    card["input"]["dynamic_range_db"] = 60.0
+    model.with_suffix(".json").write_text(json.dumps(card))
+    audio, _ = soundfile.read(SHARED / "data/speech/ravdess/Actor_18/03-01-03-02-01-01-18.flac", dtype="float32")
+    with SpeechClassifier(model) as clamped:
+        assert clamped.windows == WindowSpec(dynamic_range_db=60.0)
+        _, probs, _ = clamped.classify(audio)
+        np.testing.assert_array_equal(probs, clamped.classify_windows(speech_windows(audio, windows=clamped.windows)[0]))
+    assert not np.array_equal(probs, speech.classify(audio)[1])

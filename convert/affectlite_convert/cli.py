@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "e.g. to teach a RAVDESS model the other corpora")
     speech.add_argument("--seed", type=int, help="training seed (default 7); the simulated recordings keep theirs, so "
                                                   "runs that differ only in --seed can be averaged by `train blend`")
+    speech.add_argument("--dynamic-range-db", type=float,
+                        help="clamp each feature window at this many dB below its loudest value, so that how deep "
+                             "a recording's pauses are cannot pass for emotion (the card carries it to the device; "
+                             "default: not clamped)")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -362,6 +366,10 @@ def _train_speech(args) -> int:
         recipe = replace(recipe, learning_rate=args.learning_rate)
     if args.seed is not None:
         recipe = replace(recipe, seed=args.seed)
+    if args.dynamic_range_db is not None:
+        if args.dynamic_range_db <= 0:
+            raise ValueError(f"--dynamic-range-db must be above 0, got {args.dynamic_range_db}")
+        recipe = replace(recipe, dynamic_range_db=args.dynamic_range_db)
     if args.init is not None:
         if not args.init.exists():
             raise FileNotFoundError(f"--init {args.init}: no such file")
@@ -460,11 +468,14 @@ def _convert(args) -> int:
 
     if args.quant != "int8" and args.calibration is not None:
         raise ValueError("--calibration applies to --quant int8 only")
+    training = _training_info(args.training_info)
     options = ConvertOptions(
         quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
         labels=args.labels or list(EMOTIONS), valence=args.valence, calibration_samples=args.calibration_samples,
         input_kind=args.input_kind,
-        name=args.name, task=args.task, training_data=_training_info(args.training_info), notes=args.note,
+        name=args.name, task=args.task, training_data=training, notes=args.note,
+        # a speech run's windows travel with its model: the device computes them from the card
+        dynamic_range_db=training.get("recipe", {}).get("dynamic_range_db"),
     )
     card = convert(args.model, args.out, options, args.calibration)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB, {card.quantization}, input "
@@ -506,7 +517,9 @@ def _evaluate(args) -> int:
             actors = list(range(int(first), int(last or first) + 1))
         except ValueError:
             raise ValueError(f"--actors must be N or N-M, got {args.actors!r}") from None
-        speech = load_speech(args.data, actors)
+        from affectlite_convert.evaluate import model_windows
+
+        speech = load_speech(args.data, actors, model_windows(args.models))
         run = lambda path: evaluate_speech(path, speech)  # noqa: E731
     elif is_sequence_file(args.data):
         from affectlite_convert.evaluate import evaluate_fusion

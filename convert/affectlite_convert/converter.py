@@ -49,6 +49,9 @@ class ConvertOptions:
     task: str = "facial-expression"
     training_data: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Feature models trained on clamped windows (``train speech --dynamic-range-db``): written
+    #: to the card, from which the device computes the same windows.
+    dynamic_range_db: float | None = None
 
 
 #: Layers that mean "give me raw pixels": the model scales or normalises them itself.
@@ -232,7 +235,7 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
             shape=[int(d) for d in inp["shape"]], dtype=np.dtype(inp["dtype"]).name,
             color={1: "grayscale", 3: "rgb"}.get(channels, "features"),
             value_range=[float(v) for v in (options.value_range if value_range is None else value_range)],
-            scale=in_scale, zero_point=in_zero,
+            scale=in_scale, zero_point=in_zero, dynamic_range_db=options.dynamic_range_db,
         ),
         output=OutputSpec(
             shape=[int(d) for d in outp["shape"]], dtype=np.dtype(outp["dtype"]).name,

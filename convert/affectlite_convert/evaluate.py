@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlite.audio.voice import WindowSpec
 from affectlite.fusion.late import Reliability as FusionReliability, late_fusion
 from affectlite.labels import EMOTIONS, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
@@ -342,6 +343,24 @@ def corpus_figures(predict, data) -> CorpusFigures:
                          result.macro_recall, recalls)
 
 
+def model_windows(paths) -> WindowSpec:
+    """The feature windows speech models read (clamped or not): from a TFLite model's card or a
+    Keras model's run folder; models compared side by side must agree."""
+    import json
+
+    known = set()
+    for path in map(Path, paths):
+        card_file = card_path_for(path)
+        if path.suffix == ".tflite" and card_file.exists():
+            known.add(ModelCard.load(card_file).input.dynamic_range_db)
+        elif (path.parent / "state.json").exists():
+            known.add(json.loads((path.parent / "state.json").read_text()).get("recipe", {}).get("dynamic_range_db"))
+    if len(known) > 1:
+        raise ValueError(f"these models read different feature windows (dynamic range {sorted(known, key=str)} dB); "
+                         "evaluate them one at a time")
+    return WindowSpec(dynamic_range_db=known.pop() if known else None)
+
+
 def trained_speakers(path: str | Path) -> dict[str, list[str]]:
     """The speakers of each corpus a speech model was trained on: from its model card (TFLite) or
     the run folder it sits in (Keras); a RAVDESS-only card lists ``train_actors``."""
@@ -368,37 +387,38 @@ def speech_table(path: str | Path, data_root: str | Path, crema_d: str | Path | 
 
     predict = feature_predictor(path)
     trained = trained_speakers(path)
+    windows = model_windows([path])
     table: dict = {"corpora": {}}
     for name, corpus in CORPORA.items():
         root = Path(data_root) / name
         if not (root / "manifest.csv").exists():
             continue
         seen = set(trained.get(name, []))
-        data = load_corpus(root, corpus=corpus)
+        data = load_corpus(root, corpus=corpus, windows=windows)
         held = data.speakers(lambda s: str(s) not in seen)
         if len(held.clip_labels):
             figures = corpus_figures(predict, held)
             table["corpora"][name] = figures.as_dict() | {"left_out_of_training": name not in trained}
     if crema_d is not None:
-        table["crema_d"] = crema_d_voice(predict, crema_d)
+        table["crema_d"] = crema_d_voice(predict, crema_d, windows)
     return table
 
 
 CREMA_D_LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
 
 
-def crema_d_voice(predict, folder: str | Path) -> dict:
+def crema_d_voice(predict, folder: str | Path, windows: WindowSpec = WindowSpec()) -> dict:
     """The voice's answer (over all seven labels, as on the device) for the CREMA-D sample's six
-    video sound tracks and six MP3s."""
+    video sound tracks and six MP3s (``windows``: the model's WindowSpec)."""
     from affectlite.audio.voice import speech_windows
     from affectlite.sources.audio import read_video_audio
 
     folder = Path(folder)
     answers = {}
     for clip in sorted([*folder.glob("VideoFlash/*.flv"), *folder.glob("AudioMP3/*.mp3")]):
-        windows, _ = speech_windows(read_video_audio(clip))
+        found, _ = speech_windows(read_video_audio(clip), windows=windows)
         label = CREMA_D_LABELS[clip.stem.split("_")[2]]
-        answer = EMOTIONS[int(predict(windows[..., None]).mean(axis=0).argmax())] if len(windows) else None
+        answer = EMOTIONS[int(predict(found[..., None]).mean(axis=0).argmax())] if len(found) else None
         answers[clip.name] = {"label": label, "voice": answer}
     return {"clips": answers, "correct": sum(a["label"] == a["voice"] for a in answers.values()), "of": len(answers)}
 

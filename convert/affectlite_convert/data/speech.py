@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from affectlite.audio.resample import to_model_rate
-from affectlite.audio.voice import speech_windows
+from affectlite.audio.voice import WindowSpec, speech_windows
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.faces import DataError
 
@@ -154,23 +154,26 @@ def _collect(items: Iterable[tuple[ClipRow, np.ndarray]], speakers, corpus: str,
                      list(speakers), clip_actors, corpus)
 
 
-def load_corpus(root: str | Path, speakers: list | None = None, corpus: Corpus | None = None) -> SpeechSet:
+def load_corpus(root: str | Path, speakers: list | None = None, corpus: Corpus | None = None,
+                windows: WindowSpec = WindowSpec()) -> SpeechSet:
     """Feature windows of every clean clip of the given speakers (all when None); the corpus is
     known from the folder's name unless given."""
     root = Path(root)
     corpus = corpus or corpus_of(root)
     rows = [r for r in read_manifest(root, corpus) if speakers is None or r.speaker in speakers]
     chosen = speakers if speakers is not None else sorted({r.speaker for r in rows}, key=str)
-    return _collect(((row, speech_windows(read_clip(row.path))[0]) for row in rows), chosen, corpus.name, root)
+    return _collect(((row, speech_windows(read_clip(row.path), windows=windows)[0]) for row in rows), chosen,
+                    corpus.name, root)
 
 
-def load_speech(root: str | Path, actors: list[int]) -> SpeechSet:
+def load_speech(root: str | Path, actors: list[int], windows: WindowSpec = WindowSpec()) -> SpeechSet:
     """RAVDESS actors' clean windows (the folder may be named otherwise: it is read as RAVDESS)."""
-    return load_corpus(root, actors, CORPORA["ravdess"])
+    return load_corpus(root, actors, CORPORA["ravdess"], windows)
 
 
 def simulated_corpus(root: str | Path, copies: int, seed: int, cache: str | Path | None = None,
-                     progress: Callable = lambda rows: rows, corpus: Corpus | None = None) -> SpeechSet:
+                     progress: Callable = lambda rows: rows, corpus: Corpus | None = None,
+                     windows: WindowSpec = WindowSpec()) -> SpeechSet:
     """Every clip of a corpus as it sounds under ``copies`` random recording conditions (not the
     clean clip itself); each copy counts as a clip of its own. Babble noise is made from clips of the corpus's other speakers. Cached in ``cache`` (float16)
     under a key of the corpus, the copies, the seed and the conditions."""
@@ -181,7 +184,8 @@ def simulated_corpus(root: str | Path, copies: int, seed: int, cache: str | Path
     root = Path(root)
     corpus = corpus or corpus_of(root)
     conditions = RecordingConditions()
-    key = hashlib.sha1(json.dumps([corpus.name, copies, seed, asdict(conditions)]).encode()).hexdigest()[:12]
+    clamp = [] if windows.dynamic_range_db is None else [windows.dynamic_range_db]
+    key = hashlib.sha1(json.dumps([corpus.name, copies, seed, asdict(conditions)] + clamp).encode()).hexdigest()[:12]
     cached = Path(cache) / f"{corpus.name}-{copies}x-{key}.npz" if cache else None
     rows = read_manifest(root, corpus)
     speakers = sorted({r.speaker for r in rows}, key=str)
@@ -195,7 +199,7 @@ def simulated_corpus(root: str | Path, copies: int, seed: int, cache: str | Path
     def recorded(row: ClipRow) -> np.ndarray:
         babble = [a for j, a in babble_source.items() if rows[j].speaker != row.speaker]
         noisy, _ = simulate(read_clip(row.path), rng, conditions, babble)
-        return speech_windows(noisy)[0].astype(np.float16)
+        return speech_windows(noisy, windows=windows)[0].astype(np.float16)
 
     expanded = [row for row in rows for _ in range(copies)]
     result = _collect(((row, recorded(row)) for row in progress(expanded)), speakers, corpus.name, root)

@@ -80,7 +80,7 @@ def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: Fusi
     each corpus's speakers (sorted) trains, also under ``recipe.recorded_copies`` simulated
     recordings, the second half is held out (clean)."""
     from affectlite_convert.data.speech import CORPORA, corpus_of, load_corpus, read_manifest, simulated_corpus
-    from affectlite_convert.evaluate import feature_predictor, trained_speakers
+    from affectlite_convert.evaluate import feature_predictor, model_windows, trained_speakers
 
     recipe = recipe or FusionRecipe()
     data_root = Path(data_root)
@@ -90,6 +90,7 @@ def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: Fusi
         raise ValueError(f"{data_root}: no speech corpus here (a folder with manifest.csv, or a folder of "
                          f"{', '.join(CORPORA)})")
     trained, predict = trained_speakers(speech_model), feature_predictor(speech_model)
+    windows = model_windows([speech_model])
     fit = held = None
     for root in roots:
         corpus = corpus_of(root)
@@ -97,13 +98,14 @@ def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: Fusi
         unheard = sorted({r.speaker for r in read_manifest(root, corpus) if str(r.speaker) not in heard}, key=str)
         if len(unheard) < 2:
             continue
-        clean = load_corpus(root, unheard, corpus)
+        clean = load_corpus(root, unheard, corpus, windows)
         first, second = unheard[:len(unheard) // 2], unheard[len(unheard) // 2:]
         prefix = f"{corpus.name}:"
         parts = [VoiceOutputs.of(predict, clean.speakers(lambda s: s in first), prefix,
                                  f"{corpus.name} speakers {', '.join(map(str, first))}")]
         if recipe.recorded_copies:
-            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, corpus=corpus)
+            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, corpus=corpus,
+                                        windows=windows)
             parts.append(VoiceOutputs.of(predict, recorded.speakers(lambda s: s in first), prefix))
         eval_part = VoiceOutputs.of(predict, clean.speakers(lambda s: s in second), prefix,
                                     f"{corpus.name} speakers {', '.join(map(str, second))}")
@@ -122,7 +124,7 @@ def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceO
     import json
 
     from affectlite_convert.data.speech import load_speech
-    from affectlite_convert.evaluate import feature_predictor
+    from affectlite_convert.evaluate import feature_predictor, model_windows
 
     runs = sorted(Path(folds_dir).glob("fold_*/state.json"))
     if not runs:
@@ -134,8 +136,8 @@ def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceO
         model = state_file.parent / "final.keras"
         if not model.exists() or state["epochs_done"] < state["recipe"]["epochs"]:
             raise ValueError(f"{state_file.parent}: fold not finished; continue it with --resume")
-        part = VoiceOutputs.of(feature_predictor(model), load_speech(speech_root, list(state["recipe"]["val_actors"])),
-                               "ravdess:")
+        held = load_speech(speech_root, list(state["recipe"]["val_actors"]), model_windows([model]))
+        part = VoiceOutputs.of(feature_predictor(model), held, "ravdess:")
         voices = part if voices is None else voices + part
     last_fold = tuple(f"ravdess:{a}" for a in json.loads(runs[-1].read_text())["recipe"]["val_actors"])
     actors = sorted({int(a.split(":")[1]) for a in voices.actors})

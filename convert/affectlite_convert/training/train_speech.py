@@ -56,6 +56,9 @@ class SpeechRecipe:
     #: The simulated recordings' seed, apart from the training seed: runs that differ only in
     #: ``seed`` share one cache and one split, so their weights can be averaged (a soup).
     recording_seed: int = 7
+    #: Clamp each window at this many dB below its loudest value (None: not clamped; the
+    #: bundled v1 and v2 were trained without): :class:`affectlite.audio.voice.WindowSpec`.
+    dynamic_range_db: float | None = None
     model: SpeechCnnSpec = field(default_factory=SpeechCnnSpec)
     #: A trained speech model (same architecture) to start from instead of random weights: e.g.
     #: the RAVDESS model taught the other corpora and recording conditions, at a lower rate.
@@ -190,18 +193,26 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
     return train_ds, val_ds, weights, steps
 
 
+def recipe_windows(recipe: SpeechRecipe):
+    from affectlite.audio.voice import WindowSpec
+
+    return WindowSpec(dynamic_range_db=recipe.dynamic_range_db)
+
+
 def load_training_data(data: str | Path, recipe: SpeechRecipe, cache: str | Path | None = None,
                        progress: Callable = lambda rows: rows) -> tuple[list[SpeechSet], list[SpeechSet], dict]:
     """(training sets, validation sets, a description for the card) for every corpus of the recipe."""
     train_sets, val_sets, described = [], [], {}
+    windows = recipe_windows(recipe)
     for name in recipe.corpora:
         root, corpus = corpus_root(data, name, len(recipe.corpora) == 1), CORPORA[name]
-        clean = load_corpus(root, corpus=corpus)
+        clean = load_corpus(root, corpus=corpus, windows=windows)
         train_speakers, val_speakers = split_speakers(recipe, name, sorted(set(clean.clip_actors), key=str))
         train_set = clean.speakers(lambda s: s in train_speakers)
         parts = [train_set]
         if recipe.recorded_copies:
-            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, progress, corpus)
+            recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, progress, corpus,
+                                        windows)
             parts.append(recorded.speakers(lambda s: s in train_speakers))
         train_sets += parts
         if val_speakers:

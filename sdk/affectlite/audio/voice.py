@@ -26,6 +26,11 @@ class VoiceOptions:
 class WindowSpec:
     frames: int = 200                # 2 s at 100 frames per second
     hop: int = 50                    # a new window every 0.5 s
+    #: Each window's log-mel clamped at this many dB below its loudest value before normalising
+    #: (None: not clamped). Without it, a model learns how deep the pauses are (a studio's
+    #: near-digital silence, a short clip's zero padding) as a cue to emotion, and that cue
+    #: belongs to the recording, not to the speaker. A speech model's card says which it needs.
+    dynamic_range_db: float | None = None
 
 
 def voiced_frames(mel: np.ndarray, options: VoiceOptions = VoiceOptions(), floor_db: float | None = None) -> np.ndarray:
@@ -39,9 +44,12 @@ def voiced_frames(mel: np.ndarray, options: VoiceOptions = VoiceOptions(), floor
     return (energy >= options.min_level_db) & (energy >= floor + options.above_floor_db) & (flatness <= options.max_flatness)
 
 
-def normalise(log_mel_window: np.ndarray) -> np.ndarray:
+def normalise(log_mel_window: np.ndarray, dynamic_range_db: float | None = None) -> np.ndarray:
     """Per-window mean removal per mel band (cepstral-mean style: removes the microphone and room
-    colouring, which differ between speakers and devices), scaled to about unit range."""
+    colouring, which differ between speakers and devices), scaled to about unit range; first the
+    window is clamped at ``dynamic_range_db`` below its loudest value, when given."""
+    if dynamic_range_db is not None:
+        log_mel_window = np.maximum(log_mel_window, log_mel_window.max() - dynamic_range_db)
     return ((log_mel_window - log_mel_window.mean(axis=0, keepdims=True)) / 20.0).astype(np.float32)
 
 
@@ -61,5 +69,5 @@ def speech_windows(audio: np.ndarray, spec: MelSpec = MelSpec(), windows: Window
     keep = [s for s in starts if voiced[s:s + windows.frames].mean() >= voice.min_voiced_share]
     if not keep:
         return np.zeros((0, windows.frames, spec.n_mels), np.float32), np.zeros(0)
-    stack = np.stack([normalise(log[s:s + windows.frames]) for s in keep])
+    stack = np.stack([normalise(log[s:s + windows.frames], windows.dynamic_range_db) for s in keep])
     return stack, np.array(keep) * spec.hop_length / spec.sample_rate

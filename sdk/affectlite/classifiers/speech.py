@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlite.audio.voice import speech_windows
+from affectlite.audio.voice import WindowSpec, speech_windows
 from affectlite.labels import EMOTIONS, reorder_probabilities
 from affectlite.models.card import ModelCard, card_path_for
 from affectlite.runtime import adapters
@@ -48,6 +48,8 @@ class SpeechClassifier:
             raise ValueError(f"{card_file}: not a feature model (input colour {self.card.input.color!r})")
         self._interpreter = make_interpreter(model_path, num_threads)
         self.frames, self.bands = self.card.input.shape[1], self.card.input.shape[2]
+        #: The windows this model was trained on, as its card describes them.
+        self.windows = WindowSpec(frames=self.frames, dynamic_range_db=self.card.input.dynamic_range_db)
 
     def classify_windows(self, windows: np.ndarray) -> np.ndarray:
         """(N, frames, bands) normalised windows -> (N, 7) probabilities in EMOTIONS order."""
@@ -59,7 +61,7 @@ class SpeechClassifier:
     def classify(self, audio: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """16 kHz mono audio -> (mean probabilities, or None without speech or when unsure;
         per-window probabilities; window starts in s)."""
-        windows, starts = speech_windows(audio)
+        windows, starts = speech_windows(audio, windows=self.windows)
         probs = self.classify_windows(windows)
         mean = probs.mean(axis=0) if len(probs) else None
         return sure_or_none(mean, self.min_confidence), probs, starts

@@ -25,6 +25,9 @@ class InputSpec:
     value_range: list[float] = field(default_factory=lambda: [0.0, 1.0])  # float range before quantization
     scale: float | None = None       # quantization of the tensor (None for float tensors)
     zero_point: int | None = None
+    #: Feature models: each window clamped at this many dB below its loudest value before
+    #: normalising (affectlite.audio.voice.WindowSpec); None for models trained without it.
+    dynamic_range_db: float | None = None
 
 
 @dataclass
@@ -93,6 +96,11 @@ class ModelCard:
             f"- Tensor: shape {q.shape}, {q.dtype}, {q.color}",
             f"- Values: floats in [{q.value_range[0]}, {q.value_range[1]}]"
             + (f", quantized as q = round(v / {q.scale:.8g}) + {q.zero_point}" if q.scale else ""),
+        ]
+        if q.dynamic_range_db is not None:
+            lines.append(f"- Feature windows clamped at {q.dynamic_range_db:g} dB below their loudest value before "
+                         "normalising (affectlite.audio.voice.WindowSpec.dynamic_range_db)")
+        lines += [
             "",
             "## Output",
             f"- Tensor: shape {self.output.shape}, {self.output.dtype}, {self.output.kind}"
