@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--edgetpu-device", help="usb, usb:N, pci, pci:N")
     analyze.add_argument("--no-audio", action="store_true",
                          help="ignore videos' sound tracks (default: analyse speech when there is a track)")
+    analyze.add_argument("--voice-min-confidence", type=float, default=RecognizerOptions.voice_min_confidence,
+                         help="a voice less sure than this counts as none, as [audio] min_confidence "
+                              "(default: %(default)s)")
     analyze.add_argument("--explain", action="store_true",
                          help="with --annotate: also write each face's occlusion heat map over the picture "
                               "(*_explain.png / .mp4 beside the annotated file; about 70 ms per face)")
@@ -261,7 +264,8 @@ def _analyze(args) -> int:
                                 num_threads=args.threads, edgetpu=args.edgetpu, edgetpu_device=args.edgetpu_device,
                                 detect_every=_given_or(args.detect_every, 1 if sampled else RecognizerOptions.detect_every),
                                 classify_every=_given_or(args.classify_every,
-                                                         1 if sampled else RecognizerOptions.classify_every))
+                                                         1 if sampled else RecognizerOptions.classify_every),
+                                voice_min_confidence=args.voice_min_confidence)
     failed = 0
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:

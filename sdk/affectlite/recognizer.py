@@ -23,6 +23,7 @@ from typing import Iterator, Literal
 import numpy as np
 
 from affectlite.classifiers.cadence import ClassifyCadence
+from affectlite.classifiers.speech import DEFAULT_MIN_CONFIDENCE as DEFAULT_VOICE_MIN_CONFIDENCE
 from affectlite.classifiers.expression import ExpressionClassifier
 from affectlite.faces.align import AlignOptions, aligned_crop
 from affectlite.faces.blazeface import BlazeFaceDetector, Face
@@ -64,6 +65,8 @@ class RecognizerOptions:
     classify_every: int = 4
     #: The speech model used by ``analyze_video(listen=True)``; None for the bundled one.
     speech_model: str | Path | None = None
+    #: A voice less sure than this counts as none, as ``[audio] min_confidence`` in the service.
+    voice_min_confidence: float = DEFAULT_VOICE_MIN_CONFIDENCE
 
     def validate(self) -> None:
         if self.detector not in ("short", "full"):
@@ -75,6 +78,8 @@ class RecognizerOptions:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.edgetpu not in MODES:
             raise ValueError(f"edgetpu must be one of {MODES}, got {self.edgetpu!r}")
+        if not 0 <= self.voice_min_confidence <= 1:
+            raise ValueError(f"voice_min_confidence must be in [0, 1], got {self.voice_min_confidence}")
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ class EmotionRecognizer:
     def _voice_timeline(self, path: str | Path):
         """A function from a timestamp to the voice there, or None for a video without sound or
         without a speech model installed."""
-        from affectlite.classifiers.speech import BUNDLED_MODEL, DEFAULT_MIN_CONFIDENCE, SpeechClassifier
+        from affectlite.classifiers.speech import BUNDLED_MODEL, SpeechClassifier
         from affectlite.fusion.late import reliability_from_cards
         from affectlite.sources.audio import read_video_audio
 
@@ -258,7 +263,7 @@ class EmotionRecognizer:
         if audio is None or len(audio) == 0:
             return None
         if self._speech is None:
-            self._speech = SpeechClassifier(model, self.options.num_threads, DEFAULT_MIN_CONFIDENCE)
+            self._speech = SpeechClassifier(model, self.options.num_threads, self.options.voice_min_confidence)
             self._reliability = reliability_from_cards(self.classifier.card, self._speech.card)
         return self._speech.timeline(audio)
 
