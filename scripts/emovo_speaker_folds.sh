@@ -1,27 +1,31 @@
 #!/bin/bash
-# EMOVO speaker by speaker: the bundled speech recipe (v1 fine-tuned on the three corpora, then the
-# 0.4 blend with v1, int8) trained three times, each time holding out one pair of EMOVO speakers
-# (f1+m1, f2+m2, f3+m3; TurEV-DB 1984+6783 and RAVDESS 17-20 held out as always), and scored on the
-# pair it never heard: every EMOVO speaker is scored once, by a model that never heard them.
-# The f3+m3 fold is the bundled model's own split. Resumable: run it again after a stop.
-#   bash scripts/emovo_speaker_folds.sh RUNS_DIR              (about 28 min a fold on 2 cores)
-#   FOLDS="1 2" bash scripts/emovo_speaker_folds.sh RUNS_DIR  (some folds only)
+# EMOVO speaker by speaker: the bundled speech recipe (a RAVDESS base fine-tuned on the three
+# corpora, then blended with the base, int8) trained three times, each time holding out one pair of
+# EMOVO speakers (f1+m1, f2+m2, f3+m3; TurEV-DB 1984+6783 and RAVDESS 17-20 held out as always),
+# and scored on the pair it never heard: every EMOVO speaker is scored once, by a model that never
+# heard them. The f3+m3 fold is the bundled model's own split. Resumable: run it again after a stop.
+#   bash scripts/emovo_speaker_folds.sh RUNS_DIR              (v2's recipe: v1, unclamped, share 0.4)
+#   BASE=BASE/final.keras SHARE=0.6 CLAMP=60 bash scripts/emovo_speaker_folds.sh RUNS_DIR   (v3's recipe;
+#       BASE from: affectlite-convert train speech --recipe ravdess --dynamic-range-db 60 --out BASE)
+#   FOLDS="1 2" bash scripts/emovo_speaker_folds.sh RUNS_DIR  (some folds only; about 15-28 min a fold on 2 cores)
 set -euo pipefail
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 mkdir -p "$RUNS"
-V1=$RUNS/speech_emotion_v1.keras
-[ -f "$V1" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$V1"
+BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
+[ -f "$BASE" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$BASE"
+clamp=(); [ -n "${CLAMP:-}" ] && clamp=(--dynamic-range-db "$CLAMP")
 for fold in ${FOLDS:-1 2 3}; do
   out=$RUNS/emovo_fold_$fold
   resume=(); [ -f "$out/state.json" ] && resume=(--resume)
-  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" --init "$V1" --epochs 12 \
+  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" --init "$BASE" --epochs 12 \
       --learning-rate 0.0005 --val-speakers "emovo:f$fold,emovo:m$fold,turev-db:1984,turev-db:6783" \
-      --cache "$RUNS/speech-cache" --out "$out" "${resume[@]}"
+      --cache "$RUNS/speech-cache" --out "$out" "${clamp[@]}" "${resume[@]}"
   # Training leaves its own calibrated speech_emotion.keras; the blend replaces it (a minute).
-  affectlite-convert train blend --run "$out" --base "$V1" --share 0.4 --data "$DATA" --cache "$RUNS/speech-cache"
+  affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" --data "$DATA" \
+      --cache "$RUNS/speech-cache"
   affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \
       --calibration "$out/calibration.npz" --training-info "$out" --out "$out/speech_emotion_int8.tflite"
-  echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped (the 0.4 blend with v1), int8"
+  echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped (the ${SHARE:-0.4} blend with the base), int8"
   affectlite-convert evaluate "$out/speech_emotion_int8.tflite" --data "$DATA"
 done
