@@ -314,8 +314,8 @@ def _train_fusion(args) -> int:
     from affectlite.classifiers.speech import BUNDLED_MODEL as SPEECH_MODEL
     from affectlite_convert.data.faces import load_face_npz
     from affectlite_convert.data.pairs import PairingOptions, save_sequences
-    from affectlite_convert.training.train_fusion import (FusionRecipe, out_of_fold_voices, split_faces, train_fusion,
-                                                          unheard_voices, cards_reliability)
+    from affectlite_convert.training.train_fusion import (FusionRecipe, cards_reliability, out_of_fold_voices,
+                                                          split_faces, train_fusion, unheard_voices)
 
     recipe = FusionRecipe(epochs=args.epochs, recorded_copies=args.recorded_copies,
                           pairing=PairingOptions(voice_jitter=args.voice_jitter, neutral_share=args.neutral_share))
