@@ -334,8 +334,9 @@ def _train_fusion(args) -> int:
         faces_train, faces_eval = split_faces(load_face_npz(args.faces))
         voices, held_voices = unheard_voices(speech_model, args.speech, recipe, args.cache or args.out.parent / "speech-cache")
         if args.speech_folds:
-            ravdess = args.speech if (args.speech / "manifest.csv").exists() else args.speech / "ravdess"
-            voices = out_of_fold_voices(args.speech_folds, ravdess) + voices
+            from affectlite_convert.training.train_speech import corpus_root
+
+            voices = out_of_fold_voices(args.speech_folds, corpus_root(args.speech, "ravdess", single=True)) + voices
         final, figures, (x_eval, y_eval) = train_fusion(faces_train, faces_eval, voices, held_voices, face_model,
                                                         speech_model, args.out, recipe, resume=args.resume,
                                                         verbose=verbose)

@@ -17,6 +17,8 @@ weighted average reads from the cards."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,7 +93,7 @@ def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: Fusi
                          f"{', '.join(CORPORA)})")
     trained, predict = trained_speakers(speech_model), feature_predictor(speech_model)
     windows = model_windows([speech_model])
-    fit = held = None
+    fit, held = [], []
     for root in roots:
         corpus = corpus_of(root)
         heard = set(trained.get(corpus.name, []))
@@ -101,21 +103,18 @@ def unheard_voices(speech_model: str | Path, data_root: str | Path, recipe: Fusi
         clean = load_corpus(root, unheard, corpus, windows)
         first, second = unheard[:len(unheard) // 2], unheard[len(unheard) // 2:]
         prefix = f"{corpus.name}:"
-        parts = [VoiceOutputs.of(predict, clean.speakers(lambda s: s in first), prefix,
-                                 f"{corpus.name} speakers {', '.join(map(str, first))}")]
+        fit.append(VoiceOutputs.of(predict, clean.speakers(lambda s: s in first), prefix,
+                                   f"{corpus.name} speakers {', '.join(map(str, first))}"))
         if recipe.recorded_copies:
             recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, corpus=corpus,
                                         windows=windows)
-            parts.append(VoiceOutputs.of(predict, recorded.speakers(lambda s: s in first), prefix))
-        eval_part = VoiceOutputs.of(predict, clean.speakers(lambda s: s in second), prefix,
-                                    f"{corpus.name} speakers {', '.join(map(str, second))}")
-        for part in parts:
-            fit = part if fit is None else fit + part
-        held = eval_part if held is None else held + eval_part
-    if fit is None:
+            fit.append(VoiceOutputs.of(predict, recorded.speakers(lambda s: s in first), prefix))
+        held.append(VoiceOutputs.of(predict, clean.speakers(lambda s: s in second), prefix,
+                                    f"{corpus.name} speakers {', '.join(map(str, second))}"))
+    if not fit:
         raise ValueError(f"{speech_model}: it heard (nearly) every speaker under {data_root}; the fusion needs "
                          "voices it never heard (train the speech model with --val-speakers)")
-    return fit, held
+    return functools.reduce(operator.add, fit), functools.reduce(operator.add, held)
 
 
 def out_of_fold_voices(folds_dir: str | Path, speech_root: str | Path) -> VoiceOutputs:

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from affectlite.audio.voice import WindowSpec
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.speech import CORPORA, SpeechSet, load_corpus, simulated_corpus
 from affectlite_convert.training.run import TrainingRun, weights_like
@@ -193,17 +194,11 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
     return train_ds, val_ds, weights, steps
 
 
-def recipe_windows(recipe: SpeechRecipe):
-    from affectlite.audio.voice import WindowSpec
-
-    return WindowSpec(dynamic_range_db=recipe.dynamic_range_db)
-
-
 def load_training_data(data: str | Path, recipe: SpeechRecipe, cache: str | Path | None = None,
                        progress: Callable = lambda rows: rows) -> tuple[list[SpeechSet], list[SpeechSet], dict]:
     """(training sets, validation sets, a description for the card) for every corpus of the recipe."""
     train_sets, val_sets, described = [], [], {}
-    windows = recipe_windows(recipe)
+    windows = WindowSpec(dynamic_range_db=recipe.dynamic_range_db)
     for name in recipe.corpora:
         root, corpus = corpus_root(data, name, len(recipe.corpora) == 1), CORPORA[name]
         clean = load_corpus(root, corpus=corpus, windows=windows)
