@@ -5,7 +5,7 @@ Stages: log-mel features and voice activity over one second of audio; speech-mod
 (four a second, if run at every step); and, as the yardstick, one frame of the face path
 (detection + alignment + classification, 640x480, one face) times 30 frames.
 
-    python benchmarks/audio_path.py [--runs 200] [--fusion MODEL.tflite]
+    python benchmarks/audio_path.py [--runs 200] [--speech MODEL.tflite ...] [--fusion MODEL.tflite]
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def median_ms(fn, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--speech", type=Path, nargs="+", default=[None],
+                        help="int8 speech models with their cards, each timed in turn (default: the bundled one)")
     parser.add_argument("--fusion", type=Path, help="an int8 fusion model with its card (optional)")
     args = parser.parse_args()
 
@@ -49,8 +51,8 @@ def main() -> None:
     audio, _ = soundfile.read(SPEECH, dtype="float32")
     two_seconds = audio[16000:48000]
     one_second = audio[16000:32000]
-    speech = SpeechClassifier()
-    windows, _ = speech_windows(two_seconds, windows=speech.windows)
+    speeches = {str(path or "bundled"): SpeechClassifier(path) for path in args.speech}
+    speech = next(iter(speeches.values()))
 
     frame = next(iter(read_video(ROOT / "sdk/affectlite/samples/1001_DFA_HAP_XX.flv", every=30))).rgb
     canvas = np.full((480, 640, 3), 60, np.uint8)
@@ -63,8 +65,12 @@ def main() -> None:
 
     stages = {
         "features + voice activity, 1 s of audio": median_ms(lambda: speech_windows(one_second, windows=speech.windows), args.runs),
-        "speech model, 2 windows (1 s of audio)": 2 * median_ms(lambda: speech.classify_windows(windows[:1]), args.runs),
     }
+    per_window = {}
+    for name, model in speeches.items():
+        windows, _ = speech_windows(two_seconds, windows=model.windows)
+        per_window[name] = median_ms(lambda: model.classify_windows(windows[:1]), args.runs)
+    stages["speech model, 2 windows (1 s of audio)"] = 2 * next(iter(per_window.values()))
     if args.fusion:
         fusion = make_interpreter(args.fusion)
         steps = np.zeros(tuple(adapters.input_details(fusion)["shape"]), np.float32)
@@ -78,6 +84,11 @@ def main() -> None:
         print(f"  {name:<46} {ms:8.2f} ms  {100 * ms / total:5.1f} %")
     print(f"  {'total':<46} {total:8.2f} ms  = {100 * total / 1000:.1f} % of one core for real time here;"
           f" x5-8 on a Raspberry Pi 4 core")
+    if len(per_window) > 1:
+        first = next(iter(per_window.values()))
+        print("\nspeech models, one 2 s window (the table above uses the first)")
+        for name, ms in per_window.items():
+            print(f"  {name:<60} {ms:6.3f} ms  x{ms / first:.2f}")
 
 
 if __name__ == "__main__":

@@ -264,3 +264,25 @@ def test_a_model_trained_on_clamped_windows_carries_them_to_the_device(tmp_path,
     assert "clamped at 60 dB below their loudest value" in out.with_suffix(".md").read_text()
     with SpeechClassifier(out) as speech:
         assert speech.windows.dynamic_range_db == 60.0
+
+
+def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
+    """`train speech --widths`: a wider (or narrower) network than the bundled one, and a clear
+    refusal of a list that is not one."""
+    import keras
+
+    from affectlite_convert.cli import main
+
+    for widths, message in (("8,wide", "--widths takes whole numbers separated by commas"),
+                            ("16", "--widths needs at least two blocks")):
+        assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo",
+                     "--out", str(tmp_path / "refused"), "--widths", widths]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo", "--val-speakers",
+                 "emovo:f3", "--recipe", "ravdess", "--epochs", "1", "--widths", "8,12,16",
+                 "--out", str(tmp_path / "run")]) == 0
+    model = keras.models.load_model(tmp_path / "run" / "speech_emotion.keras", compile=False)
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [8, 12, 16]
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["recipe"]["model"]["widths"] == [8, 12, 16]

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clamp each feature window at this many dB below its loudest value, so that how deep "
                              "a recording's pauses are cannot pass for emotion (the card carries it to the device; "
                              "default: not clamped)")
+    speech.add_argument("--widths",
+                        help="channels of the four conv blocks, e.g. 32,64,128,256 (default: 24,48,96,160, the "
+                             "bundled network; wider is slower on the device: benchmarks/audio_path.py --speech)")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -371,6 +374,15 @@ def _train_speech(args) -> int:
         if args.dynamic_range_db <= 0:
             raise ValueError(f"--dynamic-range-db must be above 0, got {args.dynamic_range_db}")
         recipe = replace(recipe, dynamic_range_db=args.dynamic_range_db)
+    if args.widths:
+        try:
+            widths = tuple(int(w) for w in args.widths.split(","))
+        except ValueError:
+            raise ValueError(f"--widths takes whole numbers separated by commas, e.g. 32,64,128,256; got "
+                             f"{args.widths!r}") from None
+        if len(widths) < 2 or min(widths) < 1:
+            raise ValueError(f"--widths needs at least two blocks of at least one channel, got {args.widths!r}")
+        recipe = replace(recipe, model=replace(recipe.model, widths=widths))
     if args.init is not None:
         if not args.init.exists():
             raise FileNotFoundError(f"--init {args.init}: no such file")
