@@ -117,6 +117,26 @@ def test_batches_are_balanced_by_corpus_and_label(corpora):
     assert label_counts[EMOTIONS.index("sad")] / label_counts.sum() == pytest.approx(0.5 / 4 + 0.5 / 7, abs=0.03)
 
 
+def test_corpus_weights_shift_the_draws_between_corpora(tmp_path, corpora):
+    """--corpus-weights turev-db=3: three draws of TurEV-DB for one of EMOVO, labels still
+    balanced within each corpus; a weight that is not CORPUS=NUMBER>0, or one for a corpus the
+    run does not train on, is refused before anything is written."""
+    from affectlite_convert.training.train_speech import (Pool, SpeechRecipe, balanced_batches, corpus_weights,
+                                                          train_speech)
+
+    pool = Pool.of([load_corpus(corpora / "turev-db"), load_corpus(corpora / "emovo")])
+    batches = balanced_batches(pool, 64, 0.0, seed=0, weights=corpus_weights(("turev-db=3",)))
+    turev = sum(int((next(batches)[1][:, 7:].sum(axis=1) == 4).sum()) for _ in range(60))
+    assert turev / (60 * 64) == pytest.approx(0.75, abs=0.03)
+    for bad in ("ravdess", "ravdess=0", "ravdess=-1", "ravdess=two", "savee=2"):
+        with pytest.raises(ValueError, match="expected CORPUS=WEIGHT"):
+            corpus_weights((bad,))
+    recipe = SpeechRecipe(corpora=("emovo",), val_speakers=("emovo:f3",), corpus_weights=("ravdess=2",))
+    with pytest.raises(ValueError, match=r"corpus weights for \['ravdess'\], which this run does not train on"):
+        train_speech(corpora / "emovo", tmp_path / "run", recipe, verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 def test_split_keeps_validation_speakers_out_of_training(tmp_path, corpora):
     from affectlite_convert.training.speech_cnn import SpeechCnnSpec
     from affectlite_convert.training.train_speech import SpeechRecipe, split_speakers, train_speech

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clamp each feature window at this many dB below its loudest value, so that how deep "
                              "a recording's pauses are cannot pass for emotion (the card carries it to the device; "
                              "default: not clamped)")
+    speech.add_argument("--corpus-weights",
+                        help="relative share of each corpus in the balanced batches, e.g. ravdess=2 (RAVDESS half "
+                             "the draws of three corpora; a corpus not named: 1)")
     speech.add_argument("--widths",
                         help="channels of the four conv blocks, e.g. 32,64,128,256 (default: 24,48,96,160, the "
                              "bundled network; wider is slower on the device: benchmarks/audio_path.py --speech)")
@@ -374,6 +377,12 @@ def _train_speech(args) -> int:
         if args.dynamic_range_db <= 0:
             raise ValueError(f"--dynamic-range-db must be above 0, got {args.dynamic_range_db}")
         recipe = replace(recipe, dynamic_range_db=args.dynamic_range_db)
+    if args.corpus_weights:
+        from affectlite_convert.training.train_speech import corpus_weights
+
+        pairs = tuple(p.strip() for p in args.corpus_weights.split(",") if p.strip())
+        corpus_weights(pairs)
+        recipe = replace(recipe, corpus_weights=pairs)
     if args.widths:
         try:
             widths = tuple(int(w) for w in args.widths.split(","))

@@ -48,6 +48,10 @@ class SpeechRecipe:
     #: Windows drawn per epoch, balanced by corpus and label; 0: every training window once,
     #: with square-root class weights (the single-corpus recipe).
     windows_per_epoch: int = 0
+    #: Relative share of each corpus in those draws, as "corpus=weight" (a corpus not named: 1):
+    #: e.g. ("ravdess=2",) gives RAVDESS half the draws of three corpora, so that the home corpus,
+    #: which has the most speakers, is not learned less than when trained alone.
+    corpus_weights: tuple[str, ...] = ()
     time_masks: int = 2
     time_mask_frames: int = 20
     freq_masks: int = 2
@@ -136,23 +140,44 @@ class Pool:
     def masks(self) -> np.ndarray:
         return np.stack([CORPORA[name].label_mask for name in self.names])[self.corpus]
 
-    def groups(self) -> tuple[list[np.ndarray], np.ndarray]:
+    def groups(self, weights: dict[str, float] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
         """Window indices per (corpus, label) and each group's share of a balanced draw: corpora
-        equally, and within a corpus its labels equally."""
+        by ``weights`` (equally when not given), and within a corpus its labels equally."""
+        weights = weights or {}
+        corpus_share = np.array([weights.get(name, 1.0) for name in self.names])
+        corpus_share = corpus_share / corpus_share.sum()
         groups, shares = [], []
         for c in range(len(self.names)):
             labels = np.unique(self.labels[self.corpus == c])
             for label in labels:
                 groups.append(np.flatnonzero((self.corpus == c) & (self.labels == label)))
-                shares.append(1.0 / len(self.names) / len(labels))
+                shares.append(corpus_share[c] / len(labels))
         return groups, np.array(shares)
 
 
-def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int):
-    """An endless generator of (windows, packed targets) batches drawn balanced by corpus and label."""
+def corpus_weights(pairs: tuple[str, ...]) -> dict[str, float]:
+    """("ravdess=2", ...) as {"ravdess": 2.0}; refuses what is not a corpus name and a weight above 0."""
+    weights = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            weight = float(value) if sep else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not weight > 0 or name.strip() not in CORPORA:
+            raise ValueError(f"corpus weight {pair!r}: expected CORPUS=WEIGHT with CORPUS one of "
+                             f"{', '.join(sorted(CORPORA))} and WEIGHT above 0, e.g. ravdess=2")
+        weights[name.strip()] = weight
+    return weights
+
+
+def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int,
+                     weights: dict[str, float] | None = None):
+    """An endless generator of (windows, packed targets) batches drawn balanced by corpus (or by
+    ``weights``) and label."""
     from affectlite_convert.training.label_mask import pack_targets
 
-    groups, shares = pool.groups()
+    groups, shares = pool.groups(weights)
     masks = pool.masks
     rng = np.random.default_rng(seed)
     while True:
@@ -172,7 +197,8 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
     if recipe.windows_per_epoch:
         weights = np.ones(k, np.float32)
         train_ds = (tf.data.Dataset.from_generator(
-            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed),
+            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed,
+                                     corpus_weights(recipe.corpus_weights)),
             output_signature=(tf.TensorSpec((recipe.batch_size, frames, bands, 1), tf.float32),
                               tf.TensorSpec((recipe.batch_size, 2 * k), tf.float32)))
             .map(lambda x, y: (_spec_augment(x[..., 0], recipe)[..., None], y))
@@ -238,6 +264,10 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     unknown = set(recipe.corpora) - set(CORPORA)
     if unknown:
         raise ValueError(f"unknown corpora {sorted(unknown)}; known: {sorted(CORPORA)}")
+    weighted = set(corpus_weights(recipe.corpus_weights)) - set(recipe.corpora)
+    if weighted:
+        raise ValueError(f"corpus weights for {sorted(weighted)}, which this run does not train on "
+                         f"({', '.join(recipe.corpora)})")
     run = TrainingRun(run_dir, asdict(recipe), resume)
     train_sets, val_sets, described = load_training_data(data, recipe, cache, progress)
     train, val = Pool.of(train_sets), Pool.of(val_sets)
@@ -257,7 +287,9 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     model = run.model(build)
     run.state["data"] = {
         "corpora": described,
-        "sampling": (f"{recipe.windows_per_epoch} windows an epoch, balanced by corpus and, within a corpus, by label"
+        "sampling": (f"{recipe.windows_per_epoch} windows an epoch, balanced by corpus"
+                     f"{' (weights ' + ', '.join(recipe.corpus_weights) + ')' if recipe.corpus_weights else ''}"
+                     f" and, within a corpus, by label"
                      if recipe.windows_per_epoch else "every training window once an epoch, square-root class weights"),
         "recorded_copies": recipe.recorded_copies,
         "loss": "cross-entropy over the labels each corpus has (probabilities renormalised over them)",
