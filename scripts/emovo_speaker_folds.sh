@@ -8,24 +8,33 @@
 #   BASE=BASE/final.keras SHARE=0.6 CLAMP=60 bash scripts/emovo_speaker_folds.sh RUNS_DIR   (v3's recipe;
 #       BASE from: affectlite-convert train speech --recipe ravdess --dynamic-range-db 60 --out BASE)
 #   FOLDS="1 2" bash scripts/emovo_speaker_folds.sh RUNS_DIR  (some folds only; about 15-28 min a fold on 2 cores)
+#   SCRATCH="--epochs 40 --widths 32,64,128,192 --corpus-weights ravdess=2" CLAMP=60 bash scripts/emovo_speaker_folds.sh RUNS_DIR
+#       (a recipe from random weights on the three corpora, these options added; no base, no blend)
 set -euo pipefail
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
-[ -f "$BASE" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$BASE"
+if [ -n "${SCRATCH:-}" ]; then
+  read -r -a start <<< "$SCRATCH"
+  shipped="from random weights: $SCRATCH"
+else
+  shipped="the ${SHARE:-0.4} blend with the base"
+  [ -f "$BASE" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$BASE"
+  start=(--init "$BASE" --epochs 12 --learning-rate 0.0005)
+fi
 clamp=(); [ -n "${CLAMP:-}" ] && clamp=(--dynamic-range-db "$CLAMP")
 for fold in ${FOLDS:-1 2 3}; do
   out=$RUNS/emovo_fold_$fold
   resume=(); [ -f "$out/state.json" ] && resume=(--resume)
-  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" --init "$BASE" --epochs 12 \
-      --learning-rate 0.0005 --val-speakers "emovo:f$fold,emovo:m$fold,turev-db:1984,turev-db:6783" \
+  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" "${start[@]}" \
+      --val-speakers "emovo:f$fold,emovo:m$fold,turev-db:1984,turev-db:6783" \
       --cache "$RUNS/speech-cache" --out "$out" "${clamp[@]}" "${resume[@]}"
   # Training leaves its own calibrated speech_emotion.keras; the blend replaces it (a minute).
-  affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" --data "$DATA" \
-      --cache "$RUNS/speech-cache"
+  [ -n "${SCRATCH:-}" ] || affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" \
+      --data "$DATA" --cache "$RUNS/speech-cache"
   affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \
       --calibration "$out/calibration.npz" --training-info "$out" --out "$out/speech_emotion_int8.tflite"
-  echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped (the ${SHARE:-0.4} blend with the base), int8"
+  echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped ($shipped), int8"
   affectlite-convert evaluate "$out/speech_emotion_int8.tflite" --data "$DATA"
 done
