@@ -100,8 +100,8 @@ def test_analyze_image_takes_a_path_a_pil_image_or_an_array(recognizer, frame, t
 
 
 def test_video_with_sound_gives_voice_and_fused_results(recognizer, sad_clip):
-    """The speech model is unsure of the disgust take's voice (top probability 0.24): it counts
-    only with a voice_min_confidence below that (the default, 0.4, is the service's)."""
+    """The speech model is unsure of the disgust take's voice (top probability 0.28): it counts
+    only with a voice_min_confidence below that (the default, 0.3, is the service's)."""
     disgust = SHARED / "data" / "av" / "crema-d-sample" / "VideoFlash" / "1001_DFA_DIS_XX.flv"
     assert all(r.voice is None for r in recognizer.analyze_video(disgust, every=10, listen=True))
     with EmotionRecognizer(RecognizerOptions(voice_min_confidence=0.2)) as lenient:

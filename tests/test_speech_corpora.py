@@ -185,7 +185,17 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, corpora):
     assert all(np.allclose(b, a + 0.5, atol=1e-4) for b, a in
                zip([w for w in blended.get_weights() if w.ndim == 4], kernels))
     state = json.loads((tmp_path / "run" / "state.json").read_text())
-    assert state["data"]["weight_interpolation"].startswith("weights = 0.5 x this run's final + 0.5 x other.keras")
+    assert state["data"]["weight_interpolation"] == "weights = 0.5 x this run's final + 0.5 x other.keras (WiSE-FT)"
+    # the other way round: a fine-tune of the run (from its final.keras), averaged with the run
+    home = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
+                        learning_rate=1e-4, model=spec, init=str(tmp_path / "run" / "final.keras"))
+    train_speech(corpora / "emovo", tmp_path / "home", home, verbose=0)
+    assert main(["train", "blend", "--run", str(tmp_path / "run"), "--base", str(tmp_path / "home" / "final.keras"),
+                 "--share", "0.7", "--data", str(corpora / "emovo"), "--cache", str(tmp_path / "cache")]) == 0
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["data"]["weight_interpolation"] == (
+        "weights = 0.7 x this run's final + 0.3 x this run's final trained 1 more epochs on emovo alone at learning "
+        "rate 0.0001 (final.keras) (WiSE-FT)")
 
     wider = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
                          model=SpeechCnnSpec(widths=(8, 8, 8, 16)), init=str(tmp_path / "start.keras"))

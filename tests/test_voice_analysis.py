@@ -74,8 +74,8 @@ def test_reliability_comes_from_the_model_cards():
 
 
 def test_analyze_uses_the_sound_track(sad_clip, capsys):
-    """The speech model is unsure of both takes' voices (top probability 0.24 for disgust, 0.29
-    for sad: below [audio] min_confidence's default, 0.4), so by default they count as no voice
+    """The speech model is unsure of both takes' voices (top probability 0.28 for disgust, 0.26
+    for sad: below [audio] min_confidence's default, 0.3), so by default they count as no voice
     and the fused result is the face's; a lower --voice-min-confidence lets the disgust take's count."""
     disgust = SHARED / "data" / "av" / "crema-d-sample" / "VideoFlash" / "1001_DFA_DIS_XX.flv"
     assert main(["analyze", str(disgust), "--every", "5", "--voice-min-confidence", "0.2"]) == 0

@@ -157,12 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     blend = add(train_sub, "blend", "a finished speech run's model averaged in weight space with the model it "
-                                    "started from (--init), then calibrated on the run's validation speakers",
-                ["affectlite-convert train blend --run runs/speech_ft --base speech_emotion_v1.keras --share 0.4"])
-    blend.add_argument("--run", type=Path, required=True, help="the finished speech run (started with --init)")
-    blend.add_argument("--base", type=Path, required=True, help="the model the run started from")
+                                    "started from (--init) or with a fine-tune of it, then calibrated on the run's "
+                                    "validation speakers",
+                ["affectlite-convert train blend --run runs/speech_ft --base speech_emotion_v1.keras --share 0.4",
+                 "affectlite-convert train blend --run runs/speech_multi --base runs/speech_home/final.keras "
+                 "--share 0.7"])
+    blend.add_argument("--run", type=Path, required=True, help="the finished speech run")
+    blend.add_argument("--base", type=Path, required=True,
+                       help="the model the run started from (--init), or a run that started from this run's "
+                            "final.keras (e.g. it trained on RAVDESS alone)")
     blend.add_argument("--share", type=float, required=True,
-                       help="the fine-tuned weights' share, 0..1 (choose it on the validation speakers)")
+                       help="the run's share of the weights, 0..1 (choose it on the validation speakers)")
     blend.add_argument("--data", type=Path, default=Path("../shared/data/speech"),
                        help="folder holding the corpora (default: %(default)s)")
     blend.add_argument("--cache", type=Path, help="the run's simulated recordings (default: RUN/../speech-cache)")

@@ -1,9 +1,11 @@
-"""Weight-space interpolation of a fine-tuned speech model with the model it started from.
+"""Weight-space interpolation of a speech run with the model it started from, or with a fine-tune
+of it.
 
 Fine-tuning the RAVDESS model on other corpora and rooms teaches it those, and costs some of what
 it knew at home; averaging the two sets of weights (WiSE-FT, Wortsman et al. 2022) keeps most of
-both, because a fine-tune stays in the same basin as its start. ``share`` is the fine-tuned
-model's weight; the blend is then calibrated like any run's result: a temperature fitted on the
+both, because a fine-tune stays in the same basin as its start. The same works the other way: a
+three-corpus run fine-tuned on RAVDESS alone, averaged with the run (speech v4). ``share`` is the
+run's weight; the blend is then calibrated like any run's result: a temperature fitted on the
 run's validation speakers and folded into the last layer.
 """
 
@@ -42,7 +44,22 @@ def blend_speech(run_dir: str | Path, base: str | Path, share: float, data: str 
     out = run_dir / "speech_emotion.keras"
     tuned.save(out)
     state["temperature"] = temperature
-    state["data"]["weight_interpolation"] = (f"weights = {share:g} x this run's final + {1 - share:g} x {Path(base).name}, "
-                                             "the model it started from (WiSE-FT)")
+    state["data"]["weight_interpolation"] = (f"weights = {share:g} x this run's final + {1 - share:g} x "
+                                             f"{_described(base, run_dir, state['recipe'])} (WiSE-FT)")
     state_path.write_text(json.dumps(state, indent=2))
     return out
+
+
+def _described(base: str | Path, run_dir: Path, recipe: dict) -> str:
+    """What the card says the other model is: the run's start, a fine-tune of the run (from its
+    own run folder), or just its file name."""
+    base = Path(base).resolve()
+    if recipe.get("init") and Path(recipe["init"]).resolve() == base:
+        return f"{base.name}, the model it started from"
+    base_state = base.parent / "state.json"
+    if base_state.exists():
+        tune = json.loads(base_state.read_text()).get("recipe", {})
+        if tune.get("init") and Path(tune["init"]).resolve() == (run_dir / "final.keras").resolve():
+            return (f"this run's final trained {tune['epochs']} more epochs on {', '.join(tune['corpora'])} alone "
+                    f"at learning rate {tune['learning_rate']:g} ({base.name})")
+    return base.name
