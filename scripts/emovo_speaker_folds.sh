@@ -10,6 +10,8 @@
 #   FOLDS="1 2" bash scripts/emovo_speaker_folds.sh RUNS_DIR  (some folds only; about 15-28 min a fold on 2 cores)
 #   SCRATCH="--epochs 40 --widths 32,64,128,192 --corpus-weights ravdess=2" CLAMP=60 bash scripts/emovo_speaker_folds.sh RUNS_DIR
 #       (a recipe from random weights on the three corpora, these options added; no base, no blend)
+#   ... HOME_TUNE="--epochs 6 --learning-rate 0.0005 --widths 32,64,128,192" SHARE=0.7   (v4's recipe: then each fold's
+#       run trained on RAVDESS alone with these options, and the run blended with that at SHARE; about 70 min a fold)
 set -euo pipefail
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
@@ -17,7 +19,7 @@ mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
 if [ -n "${SCRATCH:-}" ]; then
   read -r -a start <<< "$SCRATCH"
-  shipped="from random weights: $SCRATCH"
+  shipped="from random weights: $SCRATCH${HOME_TUNE:+; then RAVDESS alone: $HOME_TUNE; blend $SHARE}"
 else
   shipped="the ${SHARE:-0.4} blend with the base"
   [ -f "$BASE" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$BASE"
@@ -31,8 +33,17 @@ for fold in ${FOLDS:-1 2 3}; do
       --val-speakers "emovo:f$fold,emovo:m$fold,turev-db:1984,turev-db:6783" \
       --cache "$RUNS/speech-cache" --out "$out" "${clamp[@]}" "${resume[@]}"
   # Training leaves its own calibrated speech_emotion.keras; the blend replaces it (a minute).
-  [ -n "${SCRATCH:-}" ] || affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" \
-      --data "$DATA" --cache "$RUNS/speech-cache"
+  if [ -z "${SCRATCH:-}" ]; then
+    affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" --data "$DATA" \
+        --cache "$RUNS/speech-cache"
+  elif [ -n "${HOME_TUNE:-}" ]; then
+    read -r -a home <<< "$HOME_TUNE"
+    resume=(); [ -f "$out-home/state.json" ] && resume=(--resume)
+    [ -f "$out-home/final.keras" ] || affectlite-convert train speech --data "$DATA" --recipe ravdess \
+        --init "$out/final.keras" "${home[@]}" --out "$out-home" "${clamp[@]}" "${resume[@]}"
+    affectlite-convert train blend --run "$out" --base "$out-home/final.keras" --share "${SHARE:?SHARE with HOME_TUNE}" \
+        --data "$DATA" --cache "$RUNS/speech-cache"
+  fi
   affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \
       --calibration "$out/calibration.npz" --training-info "$out" --out "$out/speech_emotion_int8.tflite"
   echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped ($shipped), int8"
