@@ -298,15 +298,16 @@ def test_a_model_trained_on_clamped_windows_carries_them_to_the_device(tmp_path,
 
 def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
     """`train speech --widths`: a wider (or narrower) network than the bundled one, and a clear
-    refusal of a list that is not one."""
+    refusal of a list that is not one (and of a corpus weight that is not CORPUS=WEIGHT)."""
     import keras
 
     from affectlite_convert.cli import main
 
-    for widths, message in (("8,wide", "--widths takes whole numbers separated by commas"),
-                            ("16", "--widths needs at least two blocks")):
+    for option, value, message in (("--widths", "8,wide", "--widths takes whole numbers separated by commas"),
+                                   ("--widths", "16", "--widths needs at least two blocks"),
+                                   ("--corpus-weights", "emovo", "expected CORPUS=WEIGHT")):
         assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo",
-                     "--out", str(tmp_path / "refused"), "--widths", widths]) == 2
+                     "--out", str(tmp_path / "refused"), option, value]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
     assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo", "--val-speakers",

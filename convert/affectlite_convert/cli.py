@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="relative share of each corpus in the balanced batches, e.g. ravdess=2 (RAVDESS half "
                              "the draws of three corpora; a corpus not named: 1)")
     speech.add_argument("--widths",
-                        help="channels of the four conv blocks, e.g. 32,64,128,256 (default: 24,48,96,160, the "
-                             "bundled network; wider is slower on the device: benchmarks/audio_path.py --speech)")
+                        help="channels of the conv blocks, one number per block, e.g. 32,64,128,192 (the bundled "
+                             "v4; default: 24,48,96,160, v1-v3's; wider is slower on the device: "
+                             "benchmarks/audio_path.py --speech)")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -383,11 +384,7 @@ def _train_speech(args) -> int:
             raise ValueError(f"--dynamic-range-db must be above 0, got {args.dynamic_range_db}")
         recipe = replace(recipe, dynamic_range_db=args.dynamic_range_db)
     if args.corpus_weights:
-        from affectlite_convert.training.train_speech import corpus_weights
-
-        pairs = tuple(p.strip() for p in args.corpus_weights.split(",") if p.strip())
-        corpus_weights(pairs)
-        recipe = replace(recipe, corpus_weights=pairs)
+        recipe = replace(recipe, corpus_weights=tuple(p.strip() for p in args.corpus_weights.split(",") if p.strip()))
     if args.widths:
         try:
             widths = tuple(int(w) for w in args.widths.split(","))
