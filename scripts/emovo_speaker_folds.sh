@@ -17,6 +17,7 @@ RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
+[ -z "${HOME_TUNE:-}" ] || : "${SHARE:?SHARE is needed with HOME_TUNE}"
 if [ -n "${SCRATCH:-}" ]; then
   read -r -a start <<< "$SCRATCH"
   shipped="from random weights: $SCRATCH${HOME_TUNE:+; then RAVDESS alone: $HOME_TUNE; blend $SHARE}"
@@ -41,7 +42,7 @@ for fold in ${FOLDS:-1 2 3}; do
     resume=(); [ -f "$out-home/state.json" ] && resume=(--resume)
     [ -f "$out-home/final.keras" ] || affectlite-convert train speech --data "$DATA" --recipe ravdess \
         --init "$out/final.keras" "${home[@]}" --out "$out-home" "${clamp[@]}" "${resume[@]}"
-    affectlite-convert train blend --run "$out" --base "$out-home/final.keras" --share "${SHARE:?SHARE with HOME_TUNE}" \
+    affectlite-convert train blend --run "$out" --base "$out-home/final.keras" --share "$SHARE" \
         --data "$DATA" --cache "$RUNS/speech-cache"
   fi
   affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \

@@ -187,7 +187,7 @@ def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int,
                pack_targets(pool.labels[index], masks[index], smoothing))
 
 
-def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
+def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe, corpus_share: dict[str, float]):
     import tensorflow as tf
 
     from affectlite_convert.training.label_mask import pack_targets
@@ -197,8 +197,7 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe):
     if recipe.windows_per_epoch:
         weights = np.ones(k, np.float32)
         train_ds = (tf.data.Dataset.from_generator(
-            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed,
-                                     corpus_weights(recipe.corpus_weights)),
+            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed, corpus_share),
             output_signature=(tf.TensorSpec((recipe.batch_size, frames, bands, 1), tf.float32),
                               tf.TensorSpec((recipe.batch_size, 2 * k), tf.float32)))
             .map(lambda x, y: (_spec_augment(x[..., 0], recipe)[..., None], y))
@@ -264,14 +263,15 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     unknown = set(recipe.corpora) - set(CORPORA)
     if unknown:
         raise ValueError(f"unknown corpora {sorted(unknown)}; known: {sorted(CORPORA)}")
-    weighted = set(corpus_weights(recipe.corpus_weights)) - set(recipe.corpora)
+    corpus_share = corpus_weights(recipe.corpus_weights)
+    weighted = set(corpus_share) - set(recipe.corpora)
     if weighted:
         raise ValueError(f"corpus weights for {sorted(weighted)}, which this run does not train on "
                          f"({', '.join(recipe.corpora)})")
     run = TrainingRun(run_dir, asdict(recipe), resume)
     train_sets, val_sets, described = load_training_data(data, recipe, cache, progress)
     train, val = Pool.of(train_sets), Pool.of(val_sets)
-    train_ds, val_ds, weights, steps = _datasets(train, val, recipe)
+    train_ds, val_ds, weights, steps = _datasets(train, val, recipe, corpus_share)
 
     def build():
         keras.utils.set_random_seed(recipe.seed)
@@ -285,12 +285,12 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         return model
 
     model = run.model(build)
+    shares = f" (weights {', '.join(recipe.corpus_weights)})" if recipe.corpus_weights else ""
     run.state["data"] = {
         "corpora": described,
-        "sampling": (f"{recipe.windows_per_epoch} windows an epoch, balanced by corpus"
-                     f"{' (weights ' + ', '.join(recipe.corpus_weights) + ')' if recipe.corpus_weights else ''}"
-                     f" and, within a corpus, by label"
-                     if recipe.windows_per_epoch else "every training window once an epoch, square-root class weights"),
+        "sampling": (f"{recipe.windows_per_epoch} windows an epoch, balanced by corpus{shares} and, within a "
+                     "corpus, by label" if recipe.windows_per_epoch
+                     else "every training window once an epoch, square-root class weights"),
         "recorded_copies": recipe.recorded_copies,
         "loss": "cross-entropy over the labels each corpus has (probabilities renormalised over them)",
         "class_weights": dict(zip(EMOTIONS, map(float, weights))),
