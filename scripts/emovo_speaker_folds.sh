@@ -15,9 +15,9 @@
 set -euo pipefail
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
+[ -z "${HOME_TUNE:-}" ] || : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
-[ -z "${HOME_TUNE:-}" ] || : "${SHARE:?SHARE is needed with HOME_TUNE}"
 if [ -n "${SCRATCH:-}" ]; then
   read -r -a start <<< "$SCRATCH"
   shipped="from random weights: $SCRATCH${HOME_TUNE:+; then RAVDESS alone: $HOME_TUNE; blend $SHARE}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +319,22 @@ def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
     assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [8, 12, 16]
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["recipe"]["model"]["widths"] == [8, 12, 16]
+
+
+@pytest.mark.parametrize("script, settings, message", [
+    ("emovo_speaker_folds.sh", {"HOME_TUNE": "--epochs 6", "SHARE": "0.7"}, "HOME_TUNE goes with SCRATCH"),
+    ("emovo_speaker_folds.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6"}, "SHARE is needed"),
+    ("leave_one_corpus_out.sh", {"HOME_TUNE": "--epochs 6", "SHARE": "0.7"}, "HOME_TUNE goes with SCRATCH"),
+    ("leave_one_corpus_out.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6", "SHARE": "0.7"},
+     "leave out emovo or turev-db only"),
+])
+def test_the_validation_scripts_refuse_half_a_recipe_before_training(tmp_path, script, settings, message):
+    """Hours of training must not start on a recipe given by halves (a RAVDESS tune with nothing to
+    tune, no blend share, RAVDESS left out of a recipe whose second step is RAVDESS)."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {key: value for key, value in os.environ.items() if key not in ("SCRATCH", "HOME_TUNE", "SHARE", "LEFT")}
+    done = subprocess.run(["bash", str(repo / "scripts" / script), str(tmp_path / "runs")], env={**env, **settings},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert not (tmp_path / "runs").exists()
