@@ -112,7 +112,7 @@ def test_training_and_report_on_voices_the_speech_model_never_heard(tmp_path, sm
                                                recipe, verbose=0)
     assert final.exists() and x_eval.shape == (300, 8, 16)
     assert set(figures) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed",
-                               "face_neutral_recall", "lstm_neutral_recall"}
+                               "face_neutral_recall", "late_fusion_neutral_recall", "lstm_neutral_recall"}
     assert figures["face_only"] > 1 / 7                                  # the real face model is better than chance
     # a voice the speech model is unsure of (most of these eleven clips) is no voice, and a pair
     # without a sure voice counts against "voice only"
@@ -193,7 +193,7 @@ def test_train_fusion_on_an_av_corpus(tmp_path):
     assert "18 clips of 3 actors" in state["data"]["corpus"]
     assert "1 actor(s) held out" in state["data"]["split"]
     assert set(state["report"]) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed",
-                                   "lstm_voice_removed", "face_neutral_recall", "lstm_neutral_recall"}
+                                   "lstm_voice_removed", "face_neutral_recall", "late_fusion_neutral_recall", "lstm_neutral_recall"}
     assert (run / "final.keras").exists() and (run / "calibration.npz").exists()
 
 
@@ -347,12 +347,16 @@ def test_evaluate_a_converted_fusion_model_beside_its_contenders(fusion_model, s
     entry = json.loads(model.with_suffix(".json").read_text())["metrics"]["held_out"]
     contenders = entry["contenders"]
     assert set(contenders) == {"face_only", "voice_only", "late_fusion", "lstm", "lstm_face_removed", "lstm_voice_removed",
-                               "face_neutral_recall", "lstm_neutral_recall"}
+                               "face_neutral_recall", "late_fusion_neutral_recall", "lstm_neutral_recall"}
     assert contenders["lstm"] == round(entry["accuracy"], 4)
     face = x[:, :, 0:7].mean(axis=1)                                   # every step has both modalities here
     voice = x[:, :, 8:15].mean(axis=1)
     late = np.mean([np.argmax(late_fusion(f, v, reliability)) == label for f, v, label in zip(face, voice, y)])
     assert contenders["late_fusion"] == round(float(late), 4)
+    neutral = y == EMOTIONS.index("neutral")
+    late_neutral = np.mean([np.argmax(late_fusion(f, v, reliability)) == label
+                            for f, v, label in zip(face[neutral], voice[neutral], y[neutral])])
+    assert contenders["late_fusion_neutral_recall"] == round(float(late_neutral), 4)
     assert late != np.mean([np.argmax(late_fusion(f, v)) == label for f, v, label in zip(face, voice, y)])
     assert (tmp_path / "fusion_int8_confusion.png").exists()
     with pytest.raises(DataError, match="not a sequence file"):

@@ -292,6 +292,7 @@ def fusion_report(predict, x: np.ndarray, y: np.ndarray, reliability: FusionReli
         "lstm_voice_removed": accuracy(predict(remove_modality(x, "voice"))),
         # how often a neutral person stays neutral: the face's own rate is what fusion must keep
         "face_neutral_recall": neutral_recall(face),
+        "late_fusion_neutral_recall": neutral_recall(fused),
         "lstm_neutral_recall": neutral_recall(lstm),
     }
 
