@@ -13,6 +13,7 @@
 #   ... HOME_TUNE="--epochs 6 --learning-rate 0.0005 --widths 32,64,128,192" SHARE=0.7   (v4's recipe: then each fold's
 #       run trained on RAVDESS alone with these options, and the run blended with that at SHARE; about 70 min a fold)
 set -euo pipefail
+source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 [ -z "${HOME_TUNE:-}" ] || : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
@@ -35,18 +36,11 @@ for fold in ${FOLDS:-1 2 3}; do
       --cache "$RUNS/speech-cache" --out "$out" "${clamp[@]}" "${resume[@]}"
   # Training leaves its own calibrated speech_emotion.keras; the blend replaces it (a minute).
   if [ -z "${SCRATCH:-}" ]; then
-    affectlite-convert train blend --run "$out" --base "$BASE" --share "${SHARE:-0.4}" --data "$DATA" \
-        --cache "$RUNS/speech-cache"
+    blend_with "$out" "$BASE" "${SHARE:-0.4}"
   elif [ -n "${HOME_TUNE:-}" ]; then
-    read -r -a home <<< "$HOME_TUNE"
-    resume=(); [ -f "$out-home/state.json" ] && resume=(--resume)
-    [ -f "$out-home/final.keras" ] || affectlite-convert train speech --data "$DATA" --recipe ravdess \
-        --init "$out/final.keras" "${home[@]}" --out "$out-home" "${clamp[@]}" "${resume[@]}"
-    affectlite-convert train blend --run "$out" --base "$out-home/final.keras" --share "$SHARE" \
-        --data "$DATA" --cache "$RUNS/speech-cache"
+    tune_at_home_and_blend "$out"
   fi
-  affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \
-      --calibration "$out/calibration.npz" --training-info "$out" --out "$out/speech_emotion_int8.tflite"
+  convert_int8 "$out"
   echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped ($shipped), int8"
   affectlite-convert evaluate "$out/speech_emotion_int8.tflite" --data "$DATA"
 done

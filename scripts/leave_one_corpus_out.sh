@@ -13,6 +13,7 @@
 #       options, then that run trained on RAVDESS alone with HOME_TUNE's, and the two blended at SHARE.
 #       RAVDESS cannot be left out of it (its second step is RAVDESS).
 set -euo pipefail
+source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: leave_one_corpus_out.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 LEFT=${LEFT:-emovo turev-db ravdess}
@@ -42,18 +43,11 @@ for left in $LEFT; do
   affectlite-convert evaluate "$out/final.keras" --data "$DATA"
   # Training leaves its own calibrated speech_emotion.keras; a blend replaces it (a minute).
   if [ -n "${HOME_TUNE:-}" ]; then
-    read -r -a home <<< "$HOME_TUNE"
-    resume=(); [ -f "$out-home/state.json" ] && resume=(--resume)
-    [ -f "$out-home/final.keras" ] || affectlite-convert train speech --data "$DATA" --recipe ravdess \
-        --init "$out/final.keras" "${home[@]}" --out "$out-home" "${clamp[@]}" "${resume[@]}"
-    affectlite-convert train blend --run "$out" --base "$out-home/final.keras" --share "$SHARE" \
-        --data "$DATA" --cache "$RUNS/speech-cache"
+    tune_at_home_and_blend "$out"
   elif [ -z "${SCRATCH:-}" ] && [ "$left" != ravdess ]; then
-    affectlite-convert train blend --run "$out" --base "$V1" --share "${SHARE:-0.4}" \
-        --data "$DATA" --cache "$RUNS/speech-cache"
+    blend_with "$out" "$V1" "${SHARE:-0.4}"
   fi
-  affectlite-convert convert "$out/speech_emotion.keras" --input-kind features --task speech-emotion \
-      --calibration "$out/calibration.npz" --training-info "$out" --out "$out/speech_emotion_int8.tflite"
+  convert_int8 "$out"
   echo "== $left left out: as shipped ($shipped), int8"
   affectlite-convert evaluate "$out/speech_emotion_int8.tflite" --data "$DATA"
 done
