@@ -136,3 +136,9 @@ def test_margin_and_modality_shares():
     assert margin(fused) == pytest.approx(fused[4] - fused[0])
     only_face = contributions({"face": face, "voice": None}, {"face": 0.6, "voice": 0.4}, face)
     assert set(only_face["modalities"]) == {"face"} and only_face["modalities"]["face"]["share"] == pytest.approx(1.0)
+    # int8 outputs, dequantised, sum to 1 only within a few 1/256 steps: the shares still sum to 1
+    quantised = np.round(voice * 256) / 256 - np.array([0, 0, 0, 0, 3, 0, 0]) / 256
+    unnormalised = 0.6 * face + 0.4 * quantised
+    explained = contributions({"face": face, "voice": quantised}, {"face": 0.6, "voice": 0.4},
+                              unnormalised / unnormalised.sum())
+    assert sum(part["share"] for part in explained["modalities"].values()) == pytest.approx(1.0, abs=2e-4)

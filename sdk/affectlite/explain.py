@@ -89,17 +89,20 @@ def contributions(modalities: dict[str, np.ndarray | None], weights: dict[str, f
                   fused: np.ndarray) -> dict:
     """What each modality said and how much of the fused top class it supplied.
 
-    For a weighted average the fused probability of class c is sum_m w_m p_m(c) / sum_m w_m over
-    the modalities present, so each term is that modality's exact share of the decision.
+    For a weighted average the fused probability of class c is proportional to sum_m w_m p_m(c)
+    over the modalities present, so each term over that sum is that modality's exact share of the
+    decision. (Dividing by the renormalised fused probability instead would let the shares miss 1
+    by however far the dequantised int8 outputs miss summing to 1.)
     """
     present = {name: p for name, p in modalities.items() if p is not None}
-    total = sum(weights[name] for name in present) or 1.0
     winner = int(np.argmax(fused))
+    terms = {name: weights[name] * float(probs[winner]) for name, probs in present.items()}
+    whole = sum(terms.values())
     parts = {}
     for name, probs in present.items():
         own = int(np.argmax(probs))
         parts[name] = {"emotion": EMOTIONS[own], "p": round(float(probs[own]), 4),
-                       "share": round(float(weights[name] * probs[winner] / total / max(fused[winner], 1e-9)), 4)}
+                       "share": round(terms[name] / whole if whole > 0 else 1.0 / len(present), 4)}
     summary = ", ".join(f"{name}: {part['emotion']} {part['p']:.2f}" for name, part in parts.items())
     return {"emotion": EMOTIONS[winner], "margin": round(margin(fused), 4), "modalities": parts, "summary": summary}
 
