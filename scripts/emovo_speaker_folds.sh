@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
-[ -z "${HOME_TUNE:-}" ] || : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
+require_whole_recipe
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
 if [ -n "${SCRATCH:-}" ]; then

@@ -17,8 +17,8 @@ source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: leave_one_corpus_out.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 LEFT=${LEFT:-emovo turev-db ravdess}
+require_whole_recipe
 if [ -n "${HOME_TUNE:-}" ]; then
-  : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
   case " $LEFT " in *" ravdess "*) echo "v4's recipe tunes on RAVDESS: leave out emovo or turev-db only (LEFT=...)" >&2; exit 2;; esac
 fi
 mkdir -p "$RUNS"

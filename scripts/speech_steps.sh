@@ -1,6 +1,12 @@
 # The steps the speech validation scripts share (sourced by them, not run). Each reads DATA, RUNS
 # and the clamp array of the script that sources it.
 
+# Half of v4's recipe is refused before anything is created: HOME_TUNE tunes a SCRATCH run and
+# needs SHARE for the blend.
+require_whole_recipe() {
+  [ -z "${HOME_TUNE:-}" ] || : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
+}
+
 # v4's second and third steps: RUN trained further on RAVDESS alone (HOME_TUNE's options) into
 # RUN-home, then RUN's speech_emotion.keras replaced by the SHARE blend of the two. Resumable.
 tune_at_home_and_blend() {
