@@ -243,6 +243,29 @@ def test_each_recording_condition_changes_the_clip_and_keeps_its_length(clip):
         assert np.corrcoef(clip, coded)[0, 1] > 0.8                      # lined up again after the codec's delay
 
 
+def test_a_short_utterance_is_one_stretch_of_the_voice_with_silence_around_it(clip):
+    """`train speech --short-utterances`: lone words as a kiosk hears them, cut from sentences."""
+    from affectlite.audio.voice import speech_windows
+    from affectlite_convert.training import recording
+
+    word = recording.excerpt(clip, 0.8, np.random.default_rng(0))
+    _changed_same_shape(clip, word)
+    kept = np.flatnonzero(word)
+    assert kept[-1] - kept[0] + 1 <= int(0.8 * SAMPLE_RATE)              # one stretch, at most 0.8 s
+    assert np.array_equal(word[kept[0] + 200:kept[-1] - 200], clip[kept[0] + 200:kept[-1] - 200])   # in place
+    assert np.sqrt(np.mean(word[kept[0]:kept[-1]] ** 2)) > 0.3 * np.sqrt(np.mean(clip ** 2))       # voice, not a pause
+    assert 0 < len(speech_windows(word)[0]) < len(speech_windows(clip)[0])   # the device still hears speech
+    assert np.array_equal(recording.excerpt(clip, 10.0, np.random.default_rng(0)), clip)   # longer than the clip
+
+
+def test_simulated_recordings_keep_their_cache_when_a_new_condition_is_off():
+    """Recordings cached before short utterances existed are the same recordings: same key."""
+    from affectlite_convert.training.recording import RecordingConditions
+
+    assert "excerpt_probability" not in RecordingConditions().identity()
+    assert RecordingConditions(excerpt_probability=0.5).identity()["excerpt_range_s"] == (0.5, 1.5)
+
+
 def test_simulated_recordings_are_cached(tmp_path, corpora):
     from affectlite_convert.data.speech import simulated_corpus
 
@@ -271,6 +294,25 @@ def test_runs_that_differ_only_in_seed_share_their_recordings(tmp_path, corpora)
     assert not np.array_equal(batch_7, batch_8)
     load_training_data(corpora / "emovo", replace(recipe, recording_seed=8), tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2          # other recordings: their own file
+
+
+def test_a_recipe_with_short_utterances_trains_on_lone_words_as_well(tmp_path, corpora):
+    from dataclasses import replace
+
+    from affectlite_convert.training.recording import RecordingConditions, simulate
+    from affectlite_convert.training.train_speech import SpeechRecipe, load_training_data
+
+    clip = read_clip(read_manifest(corpora / "emovo")[0].path)
+    _, applied = simulate(clip, np.random.default_rng(0), RecordingConditions(excerpt_probability=1.0))
+    assert applied[0].startswith("excerpt")
+    sentences = SpeechRecipe(corpora=("emovo",), val_speakers=("emovo:f3",), recorded_copies=1)
+    whole, _, _ = load_training_data(corpora / "emovo", sentences, tmp_path / "cache")
+    words, _, _ = load_training_data(corpora / "emovo", replace(sentences, short_utterances=1.0),
+                                             tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2            # recordings of their own
+    assert np.array_equal(words[0].windows, whole[0].windows)              # the clean clips stay whole
+    assert words[1].windows.shape[1:] == whole[1].windows.shape[1:]
+    assert not np.array_equal(words[1].windows[:5], whole[1].windows[:5])  # the recorded copies are cut
 
 
 def test_a_model_trained_on_clamped_windows_carries_them_to_the_device(tmp_path, corpora):
@@ -307,10 +349,14 @@ def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
 
     for option, value, message in (("--widths", "8,wide", "--widths takes whole numbers separated by commas"),
                                    ("--widths", "16", "--widths needs at least two blocks"),
-                                   ("--corpus-weights", "emovo", "expected CORPUS=WEIGHT")):
+                                   ("--corpus-weights", "emovo", "expected CORPUS=WEIGHT"),
+                                   ("--short-utterances", "1.5", "a share of the simulated recordings, 0..1")):
         assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo",
                      "--out", str(tmp_path / "refused"), option, value]) == 2
         assert message in capsys.readouterr().err
+    assert main(["train", "speech", "--data", str(corpora / "emovo"), "--recipe", "ravdess", "--short-utterances",
+                 "0.5", "--out", str(tmp_path / "refused")]) == 2
+    assert "this recipe has none (use --recipe multi)" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
     assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo", "--val-speakers",
                  "emovo:f3", "--recipe", "ravdess", "--epochs", "1", "--widths", "8,12,16",

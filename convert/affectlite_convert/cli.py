@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clamp each feature window at this many dB below its loudest value, so that how deep "
                              "a recording's pauses are cannot pass for emotion (the card carries it to the device; "
                              "default: not clamped)")
+    speech.add_argument("--short-utterances", type=float,
+                        help="share of the simulated recordings cut to one short stretch of voice (0.5-1.5 s, "
+                             "silence around it), as a device hears lone words; 0..1 (default: 0)")
     speech.add_argument("--corpus-weights",
                         help="relative share of each corpus in the balanced batches, e.g. ravdess=2 (RAVDESS half "
                              "the draws of three corpora; a corpus not named: 1)")
@@ -383,6 +386,13 @@ def _train_speech(args) -> int:
         if args.dynamic_range_db <= 0:
             raise ValueError(f"--dynamic-range-db must be above 0, got {args.dynamic_range_db}")
         recipe = replace(recipe, dynamic_range_db=args.dynamic_range_db)
+    if args.short_utterances is not None:
+        if not 0 <= args.short_utterances <= 1:
+            raise ValueError(f"--short-utterances is a share of the simulated recordings, 0..1; got "
+                             f"{args.short_utterances}")
+        if not recipe.recorded_copies:
+            raise ValueError("--short-utterances cuts simulated recordings, and this recipe has none (use --recipe multi)")
+        recipe = replace(recipe, short_utterances=args.short_utterances)
     if args.corpus_weights:
         recipe = replace(recipe, corpus_weights=tuple(p.strip() for p in args.corpus_weights.split(",") if p.strip()))
     if args.widths:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from affectlite.audio.resample import to_model_rate
 from affectlite.audio.voice import WindowSpec, speech_windows
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.faces import DataError
+
+if TYPE_CHECKING:
+    from affectlite_convert.training.recording import RecordingConditions
 
 
 @dataclass(frozen=True)
@@ -173,19 +176,17 @@ def load_speech(root: str | Path, actors: list[int], windows: WindowSpec = Windo
 
 def simulated_corpus(root: str | Path, copies: int, seed: int, cache: str | Path | None = None,
                      progress: Callable = lambda rows: rows, corpus: Corpus | None = None,
-                     windows: WindowSpec = WindowSpec()) -> SpeechSet:
+                     windows: WindowSpec = WindowSpec(), conditions: RecordingConditions | None = None) -> SpeechSet:
     """Every clip of a corpus as it sounds under ``copies`` random recording conditions (not the
     clean clip itself); each copy counts as a clip of its own. Babble noise is made from clips of the corpus's other speakers. Cached in ``cache`` (float16)
     under a key of the corpus, the copies, the seed and the conditions."""
-    from dataclasses import asdict
-
     from affectlite_convert.training.recording import RecordingConditions, simulate
 
     root = Path(root)
     corpus = corpus or corpus_of(root)
-    conditions = RecordingConditions()
+    conditions = conditions or RecordingConditions()
     clamp = [] if windows.dynamic_range_db is None else [windows.dynamic_range_db]
-    key = hashlib.sha1(json.dumps([corpus.name, copies, seed, asdict(conditions)] + clamp).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([corpus.name, copies, seed, conditions.identity()] + clamp).encode()).hexdigest()[:12]
     cached = Path(cache) / f"{corpus.name}-{copies}x-{key}.npz" if cache else None
     rows = read_manifest(root, corpus)
     speakers = sorted({r.speaker for r in rows}, key=str)

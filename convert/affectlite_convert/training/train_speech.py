@@ -23,6 +23,7 @@ import numpy as np
 from affectlite.audio.voice import WindowSpec
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.speech import CORPORA, SpeechSet, load_corpus, simulated_corpus
+from affectlite_convert.training.recording import RecordingConditions
 from affectlite_convert.training.run import TrainingRun, weights_like
 from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
 from affectlite_convert.training.train_face import class_weights
@@ -45,6 +46,10 @@ class SpeechRecipe:
     val_speakers: tuple[str, ...] = ()
     #: Copies of every training clip under random recording conditions, beside the clean clip.
     recorded_copies: int = 0
+    #: Share of those copies cut to one short stretch of voice, 0.5-1.5 s, silence around it: the
+    #: lone words a device hears, which no acted corpus of sentences has
+    #: (:func:`affectlite_convert.training.recording.excerpt`).
+    short_utterances: float = 0.0
     #: Windows drawn per epoch, balanced by corpus and label; 0: every training window once,
     #: with square-root class weights (the single-corpus recipe).
     windows_per_epoch: int = 0
@@ -232,7 +237,7 @@ def load_training_data(data: str | Path, recipe: SpeechRecipe, cache: str | Path
         parts = [train_set]
         if recipe.recorded_copies:
             recorded = simulated_corpus(root, recipe.recorded_copies, recipe.recording_seed, cache, progress, corpus,
-                                        windows)
+                                        windows, RecordingConditions(excerpt_probability=recipe.short_utterances))
             parts.append(recorded.speakers(lambda s: s in train_speakers))
         train_sets += parts
         if val_speakers:
@@ -292,6 +297,7 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
                      "corpus, by label" if recipe.windows_per_epoch
                      else "every training window once an epoch, square-root class weights"),
         "recorded_copies": recipe.recorded_copies,
+        "short_utterances": recipe.short_utterances,
         "loss": "cross-entropy over the labels each corpus has (probabilities renormalised over them)",
         "class_weights": dict(zip(EMOTIONS, map(float, weights))),
         "validation_clips": int(sum(len(v.clip_labels) for v in val_sets)),
