@@ -11,7 +11,7 @@ the device's own code afterwards (:func:`affectlite.audio.voice.speech_windows`)
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -198,8 +198,6 @@ class RecordingConditions:
     def identity(self) -> dict:
         """What a cache of simulated recordings is keyed by: the settings, less a condition that is
         off (so the recordings cached before that condition existed stay valid: they are the same)."""
-        from dataclasses import asdict
-
         settings = asdict(self)
         if not self.excerpt_probability:
             settings = {k: v for k, v in settings.items() if not k.startswith("excerpt")}
