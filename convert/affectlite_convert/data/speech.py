@@ -17,7 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -25,9 +25,7 @@ from affectlite.audio.resample import to_model_rate
 from affectlite.audio.voice import WindowSpec, speech_windows
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.faces import DataError
-
-if TYPE_CHECKING:
-    from affectlite_convert.training.recording import RecordingConditions
+from affectlite_convert.training.recording import RecordingConditions, simulate
 
 
 @dataclass(frozen=True)
@@ -180,8 +178,6 @@ def simulated_corpus(root: str | Path, copies: int, seed: int, cache: str | Path
     """Every clip of a corpus as it sounds under ``copies`` random recording conditions (not the
     clean clip itself); each copy counts as a clip of its own. Babble noise is made from clips of the corpus's other speakers. Cached in ``cache`` (float16)
     under a key of the corpus, the copies, the seed and the conditions."""
-    from affectlite_convert.training.recording import RecordingConditions, simulate
-
     root = Path(root)
     corpus = corpus or corpus_of(root)
     conditions = conditions or RecordingConditions()
