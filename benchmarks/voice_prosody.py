@@ -22,9 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlite.labels import EMOTIONS
 from affectlite_convert.data.speech import CORPORA, read_clip, read_manifest
+from affectlite_convert.training.train_speech import MULTI_CORPUS
 
-VALIDATION = {"ravdess": {"17", "18", "19", "20"}, "emovo": {"f3", "m3"}, "turev-db": {"1984", "6783"}}
+SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
+#: The bundled speech model's validation speakers, per corpus (its recipe's).
+VALIDATION = {"ravdess": {str(a) for a in MULTI_CORPUS.val_actors}} | {
+    name: {s.split(":")[1] for s in MULTI_CORPUS.val_speakers if s.startswith(name + ":")}
+    for name in ("emovo", "turev-db")}
 MIXES = (0.0, 0.2, 0.3, 0.5, 1.0)
 
 
@@ -98,7 +104,7 @@ def trained_on(corpora: dict[str, Corpus], keep: dict[str, np.ndarray]):
 
 
 def seven(model, x: np.ndarray) -> np.ndarray:
-    probs = np.zeros((len(x), len(CORPORA["ravdess"].label_mask)))
+    probs = np.zeros((len(x), len(EMOTIONS)))
     probs[:, model.classes_] = model.predict_proba(x)
     return probs
 
@@ -134,7 +140,7 @@ def mixed_with(path: Path, corpora: dict[str, Corpus]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/speech"))
+    parser.add_argument("--data", type=Path, default=SPEECH)
     parser.add_argument("--speech", type=Path, help="a speech model with its card (or run folder) to mix with")
     args = parser.parse_args()
     speech = None
