@@ -178,19 +178,19 @@ def pitch_track(audio: np.ndarray, wanted: np.ndarray, rate: int = 16000, hop: i
     return result
 
 
-def window_numbers(audio: np.ndarray, windows) -> np.ndarray:
-    """(N, 12) per voiced window the speech model reads: pitch median, range, spread and movement
-    (semitones), loudness spread and range (dB), median and spread of the log spectral centroid,
-    median log flatness (all over the voiced frames), voiced share, pitched share, voice onsets a second."""
+def window_numbers(audio: np.ndarray, starts: np.ndarray, frames: int) -> np.ndarray:
+    """(N, 12) per voiced window the speech model reads (``starts`` in s, as speech_windows gives
+    them): pitch median, range, spread and movement (semitones), loudness spread and range (dB),
+    median and spread of the log spectral centroid, median log flatness (all over the voiced
+    frames), voiced share, pitched share, voice onsets a second."""
     from affectlite.audio.features import MelSpec, _hz_to_mel, _mel_to_hz, mel_power
-    from affectlite.audio.voice import speech_windows, voiced_frames
+    from affectlite.audio.voice import voiced_frames
 
     spec = MelSpec()
     mel = mel_power(audio, spec)
-    if len(mel) < windows.frames:
-        mel = np.pad(mel, ((0, windows.frames - len(mel)), (0, 0)))
+    if len(mel) < frames:
+        mel = np.pad(mel, ((0, frames - len(mel)), (0, 0)))
     voiced = voiced_frames(mel)
-    starts = np.round(speech_windows(audio, windows=windows)[1] * 100).astype(int)
     positive = np.maximum(mel, 1e-12)
     centres = _mel_to_hz(np.linspace(_hz_to_mel(spec.fmin), _hz_to_mel(spec.fmax), spec.n_mels + 2)[1:-1])
     level = 10 * np.log10(positive.sum(axis=1))
@@ -199,9 +199,8 @@ def window_numbers(audio: np.ndarray, windows) -> np.ndarray:
     f0 = pitch_track(audio, voiced)
     semitones, pitched_all = 12 * np.log2(np.maximum(f0, 1.0) / 100.0), voiced & (f0 > 0)
     rows = []
-    for s in starts:
-        v, p = voiced[s:s + windows.frames], pitched_all[s:s + windows.frames]
-        st = semitones[s:s + windows.frames]
+    for s in np.round(starts * 100).astype(int):
+        v, p, st = voiced[s:s + frames], pitched_all[s:s + frames], semitones[s:s + frames]
         pitch = [0.0] * 4
         if p.sum() >= 2:
             p10, p50, p90 = np.percentile(st[p], (10, 50, 90))
@@ -209,65 +208,75 @@ def window_numbers(audio: np.ndarray, windows) -> np.ndarray:
             pitch = [p50, p90 - p10, st[p].std(), np.abs(np.diff(st))[both].mean() if both.any() else 0.0]
         sound = [0.0] * 5
         if v.sum() >= 2:
-            loud, b = level[s:s + windows.frames][v], bright[s:s + windows.frames][v]
+            loud, b = level[s:s + frames][v], bright[s:s + frames][v]
             l10, l90 = np.percentile(loud, (10, 90))
-            sound = [loud.std(), l90 - l10, np.median(b), b.std(), np.median(flat[s:s + windows.frames][v])]
+            sound = [loud.std(), l90 - l10, np.median(b), b.std(), np.median(flat[s:s + frames][v])]
         onsets = np.count_nonzero(v[1:] & ~v[:-1]) + int(v[0])
         rows.append(pitch + sound + [v.mean(), p.sum() / max(v.sum(), 1), onsets * 100 / len(v)])
     return np.array(rows, np.float32).reshape(-1, 12)
 
 
-def on_windows(path: Path, data: Path) -> None:
-    from affectlite_convert.evaluate import feature_predictor, model_windows, trained_speakers
-    from affectlite.audio.voice import speech_windows
+class WindowCorpus:
+    """Every voiced 2 s window of a corpus: its twelve numbers (``x``), the speech model's answer,
+    label, clip and speaker; the prosody regression's answer once it is trained."""
 
-    predict, spec, trained = feature_predictor(path), model_windows([path]), trained_speakers(path)
-    corpora = {}
-    for name in VALIDATION:
-        rows = []
-        for clip, row in enumerate(read_manifest(data / name)):
+    def __init__(self, root: Path, name: str, predict, spec):
+        from affectlite.audio.voice import speech_windows
+
+        self.mask = CORPORA[name].label_mask.astype(bool)
+        x, model, clips, labels, speakers = [], [], [], [], []
+        for clip, row in enumerate(read_manifest(root / name)):
             audio = read_clip(row.path)
-            windows, _ = speech_windows(audio, windows=spec)
+            windows, starts = speech_windows(audio, windows=spec)
             if len(windows):
-                rows.append((window_numbers(audio, spec), predict(windows[..., None]), clip, row.label, str(row.speaker)))
-        corpora[name] = {"x": np.concatenate([r[0] for r in rows]), "model": np.concatenate([r[1] for r in rows]),
-                         **{k: np.concatenate([np.full(len(r[0]), r[i]) for r in rows])
-                            for k, i in (("clip", 2), ("y", 3), ("speaker", 4))},
-                         "mask": CORPORA[name].label_mask.astype(bool)}
-    heard = {n: np.isin(c["speaker"], trained.get(n, [])) for n, c in corpora.items()}
-    names = [n for n in corpora if heard[n].any()]
-    x = np.concatenate([corpora[n]["x"][heard[n]] for n in names])
-    y = np.concatenate([corpora[n]["y"][heard[n]] for n in names])
-    weights = np.concatenate([np.full(heard[n].sum(), len(y) / heard[n].sum() / len(names)) for n in names])
-    regression = fitted(x, y, weights)
+                x.append(window_numbers(audio, starts, spec.frames))
+                model.append(predict(windows[..., None]))
+                clips += [clip] * len(windows)
+                labels += [row.label] * len(windows)
+                speakers += [str(row.speaker)] * len(windows)
+        self.x, self.model = np.concatenate(x), np.concatenate(model)
+        self.clip, self.y, self.speakers = np.array(clips), np.array(labels), np.array(speakers)
+        self.prosody: np.ndarray | None = None
 
-    def correct(name: str, keep: np.ndarray, w: float) -> tuple[int, int]:
-        c = corpora[name]
-        logs = (1 - w) * np.log(c["model"][keep] + 1e-6) + w * np.log(seven(regression, c["x"][keep]) + 1e-6)
+    def correct(self, keep: np.ndarray, w: float) -> tuple[int, int]:
+        """Clips right and clips among the windows in ``keep``, the two answers mixed per window
+        with weight ``w`` and a clip's windows averaged, answered over the corpus's labels."""
+        logs = (1 - w) * np.log(self.model[keep] + 1e-6) + w * np.log(self.prosody[keep] + 1e-6)
         probs = np.exp(logs - logs.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
-        clips, index = np.unique(c["clip"][keep], return_inverse=True)
+        clips, index = np.unique(self.clip[keep], return_inverse=True)
         summed = np.zeros((len(clips), len(EMOTIONS)))
         np.add.at(summed, index, probs)
         truth = np.zeros(len(clips), int)
-        truth[index] = c["y"][keep]
-        return int(np.sum(np.where(c["mask"], summed, -np.inf).argmax(axis=1) == truth)), len(clips)
+        truth[index] = self.y[keep]
+        return int(np.sum(np.where(self.mask, summed, -np.inf).argmax(axis=1) == truth)), len(clips)
+
+
+def on_windows(path: Path, data: Path) -> None:
+    from affectlite_convert.evaluate import feature_predictor, model_windows, trained_speakers
+
+    predict, spec, trained = feature_predictor(path), model_windows([path]), trained_speakers(path)
+    corpora = {name: WindowCorpus(data, name, predict, spec) for name in VALIDATION}
+    heard = {n: np.isin(c.speakers, trained.get(n, [])) for n, c in corpora.items()}
+    regression = trained_on(corpora, heard)
+    for corpus in corpora.values():
+        corpus.prosody = seven(regression, corpus.x)
 
     print(f"{path.name} mixed per 2 s window with twelve numpy prosody numbers (regression trained on the "
           f"model's training speakers); clip accuracy on the speakers it never heard")
     print(f"  {'corpus':9} {'clips':>5}  " + "  ".join(f"w={w:<5g}" for w in GRID))
     for name, c in corpora.items():
-        cells = [correct(name, ~heard[name], w) for w in GRID]
+        cells = [c.correct(~heard[name], w) for w in GRID]
         print(f"  {name:9} {cells[0][1]:>5}  " + "  ".join(f"{100 * r / n:7.1f}" for r, n in cells))
-    halves = {n: [~heard[n] & np.isin(c["speaker"], list(h)) for h in HALVES[n]] for n, c in corpora.items()}
+    halves = {n: [~heard[n] & np.isin(c.speakers, list(h)) for h in HALVES[n]] for n, c in corpora.items()}
     chosen, scored = [], {n: [0, 0, 0] for n in corpora}
     for pick, score in ((0, 1), (1, 0)):
-        mean = [np.mean([np.divide(*correct(n, halves[n][pick], w)) for n in corpora]) for w in GRID]
+        mean = [np.mean([np.divide(*c.correct(halves[n][pick], w)) for n, c in corpora.items()]) for w in GRID]
         w = GRID[int(np.argmax(mean))]
         chosen.append(w)
-        for n in corpora:
-            right, clips = correct(n, halves[n][score], w)
-            scored[n] = [scored[n][0] + right, scored[n][1] + correct(n, halves[n][score], 0.0)[0], scored[n][2] + clips]
+        for n, c in corpora.items():
+            right, clips = c.correct(halves[n][score], w)
+            scored[n] = [scored[n][0] + right, scored[n][1] + c.correct(halves[n][score], 0.0)[0], scored[n][2] + clips]
     print(f"  w chosen on one half of the held-out speakers, scored on the other (w = {chosen[0]:g} then {chosen[1]:g}):")
     for n, (right, alone, clips) in scored.items():
         print(f"  {n:9} mixed {100 * right / clips:5.1f} %, the speech model alone {100 * alone / clips:5.1f} %")
