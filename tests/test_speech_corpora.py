@@ -205,6 +205,57 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, corpora):
         train_speech(corpora / "emovo", tmp_path / "run2", wider, verbose=0)
 
 
+def test_teachers_probabilities_count_only_over_the_labels_a_corpus_has():
+    """Distillation: a teacher's belief in fear is no target for a TurEV-DB word (no fear there)."""
+    from affectlite_convert.training.label_mask import pack_targets
+
+    four = CORPORA["turev-db"].label_mask
+    teacher = np.array([[0.1, 0.0, 0.5, 0.2, 0.1, 0.1, 0.0]], np.float32)
+    angry = EMOTIONS.index("angry")
+    target = pack_targets(np.array([angry]), four[None], soft=teacher, soft_weight=0.5)[0, :7]
+    # 0.5 x one-hot + 0.5 x (0.1, 0.2, 0.1, 0.1) / 0.5 over angry, happy, neutral, sad
+    expected = np.zeros(7, np.float32)
+    expected[[angry, EMOTIONS.index("happy"), EMOTIONS.index("neutral"), EMOTIONS.index("sad")]] = [0.6, 0.2, 0.1, 0.1]
+    assert np.allclose(target, expected, atol=1e-6)
+    assert np.allclose(pack_targets(np.array([angry]), four[None], soft=teacher, soft_weight=0.0),
+                       pack_targets(np.array([angry]), four[None]))
+
+
+def test_a_run_can_learn_from_an_ensemble_of_teachers(tmp_path, corpora):
+    """--teacher A --teacher B --distill 0.5: half of each target is the teachers' mean on that
+    window (teachers of any width, trained on the same windows); a teacher of other windows is
+    refused before training."""
+    from affectlite_convert.training.distill import teacher_probabilities
+    from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
+    from affectlite_convert.training.train_speech import Pool, SpeechRecipe, balanced_batches, train_speech
+
+    teachers = []
+    for name, widths in (("narrow", (8, 8, 8, 8)), ("wide", (8, 8, 16, 16))):
+        build_speech_cnn(SpeechCnnSpec(widths=widths)).save(tmp_path / f"{name}.keras")
+        teachers.append(str(tmp_path / f"{name}.keras"))
+    pool = Pool.of([load_corpus(corpora / "turev-db")])
+    pool.soft = teacher_probabilities(teachers, [pool.windows.astype(np.float32)[..., None]])
+    assert pool.soft.shape == (len(pool.labels), 7) and np.allclose(pool.soft.sum(axis=1), 1, atol=1e-4)
+    x, y = next(balanced_batches(pool, 16, 0.0, seed=0, distill_weight=0.5))
+    hard = y[:, :7] >= 0.5                                      # the label keeps at least half of the target
+    assert (hard.sum(axis=1) == 1).all() and (y[:, :7][~hard] > 0).any() and np.allclose(y[:, :7].sum(axis=1), 1)
+
+    recipe = SpeechRecipe(epochs=1, corpora=("emovo",), val_speakers=("emovo:f3",), windows_per_epoch=64,
+                          model=SpeechCnnSpec(widths=(8, 8, 8, 8)), teachers=tuple(teachers), distill_weight=0.5)
+    train_speech(corpora / "emovo", tmp_path / "run", recipe, verbose=0)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["recipe"]["teachers"] == teachers and state["recipe"]["distill_weight"] == 0.5
+    assert state["data"]["distillation"].startswith("0.5 of each window's target from the mean probabilities of")
+
+    import keras
+
+    other = keras.Sequential([keras.Input((100, 64, 1)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7)])
+    other.save(tmp_path / "other_windows.keras")
+    refused = SpeechRecipe(**{**recipe.__dict__, "teachers": (str(tmp_path / "other_windows.keras"),)})
+    with pytest.raises(ValueError, match="distil from models trained on the same inputs"):
+        train_speech(corpora / "emovo", tmp_path / "run2", refused, verbose=0)
+
+
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
     """A real RAVDESS sentence (about 3.5 s, 16 kHz)."""

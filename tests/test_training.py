@@ -106,11 +106,11 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path, split):
 
 
 def test_distillation_mixes_the_teachers_into_the_targets(tmp_path, split, tiny_keras_model):
-    from affectlite_convert.training.train_face import teacher_probabilities
+    from affectlite_convert.training.distill import teacher_probabilities
 
     with np.load(split[0]) as data:
         x = data["x"][:40, ..., None].astype(np.float32) / 255.0
-    soft = teacher_probabilities((str(tiny_keras_model),), x)
+    soft = teacher_probabilities((str(tiny_keras_model),), [x, x[:, :, ::-1]])
     assert soft.shape == (40, 7) and np.allclose(soft.sum(axis=1), 1, atol=1e-4)
     import keras
 

@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="channels of the conv blocks, one number per block, e.g. 32,64,128,192 (the bundled "
                              "v4; default: 24,48,96,160, v1-v3's; wider is slower on the device: "
                              "benchmarks/audio_path.py --speech)")
+    speech.add_argument("--teacher", type=Path, action="append", default=[],
+                        help="a trained speech model (same windows) to distil from; repeat for an ensemble, whose "
+                             "mean probabilities teach one network of the size you ship")
+    speech.add_argument("--distill", type=float, default=0.5, metavar="WEIGHT",
+                        help="share of the teachers' probabilities in the targets (with --teacher; default: %(default)s)")
     speech.add_argument("--folds", type=int,
                         help="train one model per fold of actors 1-16 instead (OUT/fold_N), for out-of-fold "
                              "outputs that `train fusion --speech-folds OUT` learns from (RAVDESS recipe)")
@@ -408,6 +413,13 @@ def _train_speech(args) -> int:
         if not args.init.exists():
             raise FileNotFoundError(f"--init {args.init}: no such file")
         recipe = replace(recipe, init=str(args.init))
+    if args.teacher:
+        if not 0.0 < args.distill <= 1.0:
+            raise ValueError(f"--distill must be above 0 and at most 1, got {args.distill}")
+        missing = [str(t) for t in args.teacher if not t.exists()]
+        if missing:
+            raise FileNotFoundError(f"--teacher {', '.join(missing)}: no such file")
+        recipe = replace(recipe, teachers=tuple(str(t.resolve()) for t in args.teacher), distill_weight=args.distill)
     if args.corpora:
         recipe = replace(recipe, corpora=tuple(c.strip() for c in args.corpora.split(",") if c.strip()))
     if args.val_speakers is not None:

@@ -15,12 +15,19 @@ import numpy as np
 from keras import ops
 
 
-def pack_targets(labels: np.ndarray, masks: np.ndarray, smoothing: float = 0.0) -> np.ndarray:
-    """(N, 2K) float32: one-hot targets smoothed over the row's own labels only, then the masks."""
+def pack_targets(labels: np.ndarray, masks: np.ndarray, smoothing: float = 0.0, soft: np.ndarray | None = None,
+                 soft_weight: float = 0.0) -> np.ndarray:
+    """(N, 2K) float32: one-hot targets smoothed over the row's own labels only, then the masks.
+    With ``soft`` (N, K), e.g. teachers' probabilities, ``soft_weight`` of each target is ``soft``
+    renormalised over the row's labels: a teacher's belief in a label its corpus lacks is no target."""
     masks = masks.astype(np.float32)
     onehot = np.eye(masks.shape[1], dtype=np.float32)[labels]
     targets = (1.0 - smoothing) * onehot + smoothing * masks / masks.sum(axis=1, keepdims=True)
-    return np.concatenate([targets, masks], axis=1)
+    if soft is not None and soft_weight > 0:
+        kept = soft * masks
+        kept = kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-7)
+        targets = (1.0 - soft_weight) * targets + soft_weight * kept
+    return np.concatenate([targets, masks], axis=1).astype(np.float32)
 
 
 def _split(y_true, y_pred):

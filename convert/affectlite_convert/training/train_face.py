@@ -21,6 +21,7 @@ from affectlite_convert.calibration import fit_temperature, fold_temperature
 from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face_npz
 from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
 from affectlite_convert.training.augment import AugmentSpec, augment_batch
+from affectlite_convert.training.distill import teacher_probabilities
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
 from affectlite_convert.training.run import TrainingRun, weights_like
 
@@ -71,18 +72,6 @@ def _as_float_images(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def teacher_probabilities(teachers: tuple[str, ...], x: np.ndarray) -> np.ndarray:
-    """Mean probabilities of the teacher models over the images and their mirror images."""
-    import keras
-
-    total = np.zeros((len(x), len(EMOTIONS)), np.float32)
-    for path in teachers:
-        model = keras.models.load_model(path, compile=False)
-        for images in (x, x[:, :, ::-1]):
-            total += model.predict(images, batch_size=512, verbose=0)
-    return total / (2 * len(teachers))
-
-
 def face_targets(faces: FaceSet, recipe: FaceRecipe) -> tuple[np.ndarray, np.ndarray]:
     """Target distributions (N, 7) and the label each row is weighted as (N,): the single label,
     or with ``ferplus`` the vote distribution mixed with ``label_mix`` of the single label and
@@ -122,7 +111,7 @@ def _datasets(train: FaceSet, val: FaceSet, recipe: FaceRecipe):
                             recipe.class_weight_power).astype(np.float32)
     x_train = _as_float_images(train.x)
     if recipe.teachers and recipe.distill_weight > 0:
-        soft = teacher_probabilities(recipe.teachers, x_train)
+        soft = teacher_probabilities(recipe.teachers, [x_train, x_train[:, :, ::-1]])
         targets = (1 - recipe.distill_weight) * targets + recipe.distill_weight * soft
 
     def train_batch(images, target, labels):

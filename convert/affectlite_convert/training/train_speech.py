@@ -23,6 +23,7 @@ import numpy as np
 from affectlite.audio.voice import WindowSpec
 from affectlite.labels import EMOTIONS
 from affectlite_convert.data.speech import CORPORA, SpeechSet, load_corpus, simulated_corpus
+from affectlite_convert.training.distill import teacher_probabilities
 from affectlite_convert.training.recording import RecordingConditions
 from affectlite_convert.training.run import TrainingRun, weights_like
 from affectlite_convert.training.speech_cnn import SpeechCnnSpec, build_speech_cnn
@@ -73,6 +74,13 @@ class SpeechRecipe:
     #: A trained speech model (same architecture) to start from instead of random weights: e.g.
     #: the RAVDESS model taught the other corpora and recording conditions, at a lower rate.
     init: str = ""
+    #: Knowledge distillation (:mod:`affectlite_convert.training.distill`): trained speech models
+    #: (same windows, any widths) whose mean probabilities on each training window make up
+    #: ``distill_weight`` of its target, over the labels its corpus has. Runs of one recipe from
+    #: different seeds, averaged, are right more often than either; one network taught their
+    #: average keeps the device's cost of one.
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.0
 
 
 #: The multi-corpus recipe the bundled model is trained with (``train speech --recipe multi``).
@@ -134,6 +142,7 @@ class Pool:
     labels: np.ndarray
     corpus: np.ndarray          # (N,) index into ``names``
     names: list[str]
+    soft: np.ndarray | None = None   # (N, K) teachers' probabilities, when distilling
 
     @classmethod
     def of(cls, sets: list[SpeechSet]) -> "Pool":
@@ -177,9 +186,9 @@ def corpus_weights(pairs: tuple[str, ...]) -> dict[str, float]:
 
 
 def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int,
-                     weights: dict[str, float] | None = None):
+                     weights: dict[str, float] | None = None, distill_weight: float = 0.0):
     """An endless generator of (windows, packed targets) batches drawn balanced by corpus (or by
-    ``weights``) and label."""
+    ``weights``) and label; ``distill_weight`` of each target from ``pool.soft``."""
     from affectlite_convert.training.label_mask import pack_targets
 
     groups, shares = pool.groups(weights)
@@ -188,8 +197,9 @@ def balanced_batches(pool: Pool, batch_size: int, smoothing: float, seed: int,
     while True:
         chosen = rng.choice(len(groups), size=batch_size, p=shares)
         index = np.array([groups[g][rng.integers(len(groups[g]))] for g in chosen])
+        soft = None if pool.soft is None else pool.soft[index]
         yield (pool.windows[index].astype(np.float32)[..., None],
-               pack_targets(pool.labels[index], masks[index], smoothing))
+               pack_targets(pool.labels[index], masks[index], smoothing, soft, distill_weight))
 
 
 def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe, corpus_share: dict[str, float]):
@@ -202,7 +212,8 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe, corpus_share: dict[s
     if recipe.windows_per_epoch:
         weights = np.ones(k, np.float32)
         train_ds = (tf.data.Dataset.from_generator(
-            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed, corpus_share),
+            lambda: balanced_batches(train, recipe.batch_size, recipe.label_smoothing, recipe.seed, corpus_share,
+                                     recipe.distill_weight),
             output_signature=(tf.TensorSpec((recipe.batch_size, frames, bands, 1), tf.float32),
                               tf.TensorSpec((recipe.batch_size, 2 * k), tf.float32)))
             .map(lambda x, y: (_spec_augment(x[..., 0], recipe)[..., None], y))
@@ -210,7 +221,7 @@ def _datasets(train: Pool, val: Pool, recipe: SpeechRecipe, corpus_share: dict[s
         steps = recipe.windows_per_epoch // recipe.batch_size
     else:
         weights = class_weights(np.bincount(train.labels, minlength=k), 0.5).astype(np.float32)
-        targets = pack_targets(train.labels, train.masks, recipe.label_smoothing)
+        targets = pack_targets(train.labels, train.masks, recipe.label_smoothing, train.soft, recipe.distill_weight)
         train_ds = (tf.data.Dataset.from_tensor_slices((train.windows, targets, train.labels))
                     .shuffle(len(train.labels), seed=recipe.seed, reshuffle_each_iteration=True)
                     .batch(recipe.batch_size)
@@ -276,6 +287,8 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     run = TrainingRun(run_dir, asdict(recipe), resume)
     train_sets, val_sets, described = load_training_data(data, recipe, cache, progress)
     train, val = Pool.of(train_sets), Pool.of(val_sets)
+    if recipe.teachers and recipe.distill_weight > 0:
+        train.soft = teacher_probabilities(recipe.teachers, [train.windows.astype(np.float32)[..., None]])
     train_ds, val_ds, weights, steps = _datasets(train, val, recipe, corpus_share)
 
     def build():
@@ -300,6 +313,10 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         "short_utterances": recipe.short_utterances,
         "loss": "cross-entropy over the labels each corpus has (probabilities renormalised over them)",
         "class_weights": dict(zip(EMOTIONS, map(float, weights))),
+        **({"distillation": f"{recipe.distill_weight:g} of each window's target from the mean probabilities of "
+                            f"{', '.join(Path(t).parent.name + '/' + Path(t).name for t in recipe.teachers)} "
+                            "on it (over its corpus's labels)"}
+           if recipe.teachers and recipe.distill_weight > 0 else {}),
         "validation_clips": int(sum(len(v.clip_labels) for v in val_sets)),
     }
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, steps_per_epoch=steps)
