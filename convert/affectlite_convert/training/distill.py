@@ -1,10 +1,11 @@
 """Teachers' probabilities as training targets (knowledge distillation).
 
-Several runs of one recipe disagree where the data say little, and their average is right more
-often than any of them; but each member costs its inference on the device. Training one network of
-the shipped size towards the members' mean probabilities keeps the device's cost and passes on part
-of what the ensemble knows (Hinton et al. 2015). Both trainers (face and speech) mix these
-probabilities into their targets with a ``distill_weight``.
+Runs from different seeds disagree where the data say little, and their average is often right
+where each alone is not; but each member costs its inference on the device. Training one network
+of the shipped size towards the members' mean probabilities keeps the device's cost of one and
+can pass on part of what the ensemble knows (Hinton et al. 2015; how much it passed on for the
+face and speech models: docs/models.md). Both trainers mix these probabilities into their targets
+with a ``distill_weight``.
 """
 
 from __future__ import annotations

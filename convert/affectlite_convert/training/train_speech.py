@@ -76,9 +76,8 @@ class SpeechRecipe:
     init: str = ""
     #: Knowledge distillation (:mod:`affectlite_convert.training.distill`): trained speech models
     #: (same windows, any widths) whose mean probabilities on each training window make up
-    #: ``distill_weight`` of its target, over the labels its corpus has. Runs of one recipe from
-    #: different seeds, averaged, are right more often than either; one network taught their
-    #: average keeps the device's cost of one.
+    #: ``distill_weight`` of its target, over the labels its corpus has: an ensemble's average
+    #: taught to one network, which keeps the device's cost of one.
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
 
