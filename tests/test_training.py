@@ -140,3 +140,18 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, split):
     wider = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "init": str(first), "model": FaceCnnSpec(widths=(8, 16, 16, 64))})
     with pytest.raises(ValueError, match="not a model of this recipe's architecture"):
         train_face(split[0], split[1], tmp_path / "third", wider, verbose=0)
+
+
+def test_a_run_started_before_an_option_existed_resumes_with_it_at_its_default(tmp_path):
+    """A toolchain update that adds a recipe option (e.g. speech distillation) must not strand a
+    run stopped half-way: the new option at its default resumes; at another value, or any other
+    change, it is refused with what changed."""
+    from affectlite_convert.training.run import TrainingRun
+
+    TrainingRun(tmp_path / "run", {"epochs": 4}).save_state()
+    defaults = {"epochs": 40, "teachers": []}
+    TrainingRun(tmp_path / "run", {"epochs": 4, "teachers": ()}, resume=True, defaults=defaults)
+    with pytest.raises(ValueError, match=r"teachers: \[\] then, \['a.keras'\] now"):
+        TrainingRun(tmp_path / "run", {"epochs": 4, "teachers": ("a.keras",)}, resume=True, defaults=defaults)
+    with pytest.raises(ValueError, match="epochs: 4 then, 5 now"):
+        TrainingRun(tmp_path / "run", {"epochs": 5, "teachers": ()}, resume=True, defaults=defaults)

@@ -16,8 +16,11 @@ from typing import Any, Callable
 
 
 class TrainingRun:
-    def __init__(self, run_dir: str | Path, recipe: dict[str, Any], resume: bool = False, library: str = "keras"):
-        """``library``: "keras" (Keras 3) or "tf_keras" (for models whose LSTM must fuse on conversion)."""
+    def __init__(self, run_dir: str | Path, recipe: dict[str, Any], resume: bool = False, library: str = "keras",
+                 defaults: dict[str, Any] | None = None):
+        """``library``: "keras" (Keras 3) or "tf_keras" (for models whose LSTM must fuse on conversion).
+        ``defaults``: the recipe's default values, so that a run started before the toolchain grew an
+        option resumes when that option is left at its default."""
         self.library = library
         self.dir = Path(run_dir)
         self.state_path, self.last_path = self.dir / "state.json", self.dir / "last.keras"
@@ -28,8 +31,14 @@ class TrainingRun:
         self.state: dict[str, Any] = {"epochs_done": 0, "wall_seconds": 0.0}
         if resume and self.state_path.exists():
             self.state = json.loads(self.state_path.read_text())
-            if self.state.get("recipe") not in (None, recipe):
-                raise ValueError(f"{self.dir} was started with another recipe; resume it with the same options")
+            started = self.state.get("recipe")
+            if started is not None:
+                started = json.loads(json.dumps(defaults or {})) | started
+                changed = sorted(k for k in set(started) | set(recipe) if started.get(k) != recipe.get(k))
+                if changed:
+                    raise ValueError(f"{self.dir} was started with another recipe (it differs in "
+                                     f"{', '.join(f'{k}: {started.get(k)!r} then, {recipe.get(k)!r} now' for k in changed)}); "
+                                     "resume it with the same options")
         self.state["recipe"] = recipe
 
     @property

@@ -165,7 +165,7 @@ def train_face(
         raise ValueError(f"labels must be 'fer2013' or 'ferplus', got {recipe.labels!r}")
     if not 0.0 <= recipe.label_mix <= 1.0:
         raise ValueError(f"label_mix must be in [0, 1], got {recipe.label_mix}")
-    run = TrainingRun(run_dir, asdict(recipe), resume)
+    run = TrainingRun(run_dir, asdict(recipe), resume, defaults=asdict(FaceRecipe()))
     val, train = load_face_npz(val_path), load_face_npz(train_path)
     without_votes = 0
     if recipe.labels == "ferplus":

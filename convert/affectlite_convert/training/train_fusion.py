@@ -162,7 +162,7 @@ def train_fusion(faces_train, faces_eval, voices: VoiceOutputs, held_voices: Voi
     validation is speaker-independent too; otherwise a quarter of each speaker's clips does."""
     from affectlite_convert.evaluate import predict_tflite
 
-    run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras")
+    run = TrainingRun(run_dir, asdict(recipe), resume, library="tf_keras", defaults=asdict(FusionRecipe()))
     reliability = cards_reliability(face_model, speech_model)
     train_face, eval_face = predict_tflite(Path(face_model), faces_train.x), predict_tflite(Path(face_model), faces_eval.x)
     # Validation for early stopping comes from the training pool itself, split by face image and
@@ -215,7 +215,8 @@ def train_fusion_av(corpus: str | Path, face_model, speech_model, run_dir: str |
     pairs from the device's own path, split by actor into training, validation and held out."""
     from affectlite_convert.data.av_corpus import corpus_sequences, scan_corpus, split_by_actor
 
-    run = TrainingRun(run_dir, asdict(recipe) | {"corpus": str(corpus)}, resume, library="tf_keras")
+    run = TrainingRun(run_dir, asdict(recipe) | {"corpus": str(corpus)}, resume, library="tf_keras",
+                      defaults=asdict(FusionRecipe()))
     clips = scan_corpus(corpus)
     sequences = corpus_sequences(clips, face_model, speech_model, recipe.pairing.steps,
                                  max(1, recipe.pairing.steps // 2), progress)

@@ -283,7 +283,7 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
     if weighted:
         raise ValueError(f"corpus weights for {sorted(weighted)}, which this run does not train on "
                          f"({', '.join(recipe.corpora)})")
-    run = TrainingRun(run_dir, asdict(recipe), resume)
+    run = TrainingRun(run_dir, asdict(recipe), resume, defaults=asdict(SpeechRecipe()))
     train_sets, val_sets, described = load_training_data(data, recipe, cache, progress)
     train, val = Pool.of(train_sets), Pool.of(val_sets)
     if recipe.teachers and recipe.distill_weight > 0:
