@@ -391,6 +391,52 @@ def test_a_model_trained_on_clamped_windows_carries_them_to_the_device(tmp_path,
         assert speech.windows.dynamic_range_db == 60.0
 
 
+def test_runs_from_different_seeds_ship_as_one_model_that_averages_them(tmp_path, corpora, capsys):
+    """`train ensemble --run A --run B`: one Keras model whose answer is the mean of the members'
+    probabilities, converted to one int8 file that the device runs like any speech model; members
+    that take other windows, or a folder that is no finished run, are refused."""
+    import keras
+
+    from affectlite.classifiers.speech import SpeechClassifier
+    from affectlite_convert.cli import main
+    from affectlite_convert.training.train_speech import SpeechRecipe, load_training_data
+
+    def train(out: str, *options: str) -> str:
+        assert main(["train", "speech", "--data", str(corpora / "emovo"), "--corpora", "emovo", "--val-speakers",
+                     "emovo:f3", "--recipe", "ravdess", "--epochs", "1", "--widths", "8,8,8",
+                     "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / out), *options]) == 0
+        return str(tmp_path / out)
+
+    runs = [train(f"seed{seed}", "--seed", str(seed), "--dynamic-range-db", "60") for seed in (1, 2)]
+    assert main(["train", "ensemble", "--run", runs[0], "--run", runs[1], "--out", str(tmp_path / "pair")]) == 0
+
+    recipe = SpeechRecipe(corpora=("emovo",), val_speakers=("emovo:f3",), dynamic_range_db=60.0)
+    windows = load_training_data(corpora / "emovo", recipe)[1][0].windows[:20, ..., None]
+    members = [keras.models.load_model(Path(run) / "speech_emotion.keras", compile=False).predict(windows, verbose=0)
+               for run in runs]
+    pair = keras.models.load_model(tmp_path / "pair" / "speech_emotion.keras", compile=False)
+    assert np.allclose(pair.predict(windows, verbose=0), (members[0] + members[1]) / 2, atol=1e-5)
+    state = json.loads((tmp_path / "pair" / "state.json").read_text())
+    assert [m["seed"] for m in state["data"]["members"]] == [1, 2] and "seed" not in state["recipe"]
+    assert state["recipe"]["dynamic_range_db"] == 60.0 and state["epochs_done"] == 2
+
+    out = tmp_path / "pair_int8.tflite"
+    assert main(["convert", str(tmp_path / "pair" / "speech_emotion.keras"), "--input-kind", "features", "--task",
+                 "speech-emotion", "--calibration", str(tmp_path / "pair" / "calibration.npz"), "--training-info",
+                 str(tmp_path / "pair"), "--out", str(out)]) == 0
+    assert "mean of the probabilities of 2 networks" in out.with_suffix(".md").read_text()
+    with SpeechClassifier(out) as speech:
+        assert speech.windows.dynamic_range_db == 60.0
+
+    unclamped = train("unclamped")
+    for members, message in (([runs[0], unclamped], "members differ in dynamic_range_db (seed1: 60.0, unclamped: None)"),
+                             ([runs[0], str(tmp_path)], "not a finished speech run"),
+                             ([runs[0]], "at least two")):
+        assert main(["train", "ensemble", *(f"--run={run}" for run in members), "--out", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
     """`train speech --widths`: a wider (or narrower) network than the bundled one, and a clear
     refusal of a list that is not one (and of a corpus weight that is not CORPUS=WEIGHT)."""

@@ -181,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder holding the corpora (default: %(default)s)")
     blend.add_argument("--cache", type=Path, help="the run's simulated recordings (default: RUN/../speech-cache)")
 
+    ensemble = add(train_sub, "ensemble", "finished speech runs as one model that averages their probabilities "
+                                          "(networks from different random weights, which `train blend` cannot join); "
+                                          "one inference per member on the device",
+                   ["affectlite-convert train ensemble --run runs/speech_s7 --run runs/speech_s8 --out runs/speech_pair"])
+    ensemble.add_argument("--run", type=Path, action="append", required=True,
+                          help="a finished speech run (its speech_emotion.keras); repeat, at least twice")
+    ensemble.add_argument("--out", type=Path, required=True, help="folder for the ensemble, read by convert and evaluate")
+
     fusion = add(train_sub, "fusion", "the audio-visual fusion LSTM on label-paired sequences",
                  ["affectlite-convert train fusion --speech-folds runs/speech_folds --out runs/fusion"])
     fusion.add_argument("--faces", type=Path, default=Path("../shared/data/faces/fer2013_publictest.npz"),
@@ -314,7 +322,8 @@ def _metadata(args) -> int:
 
 
 def _train(args) -> int:
-    return {"face": _train_face, "speech": _train_speech, "fusion": _train_fusion, "blend": _train_blend}[args.model](args)
+    return {"face": _train_face, "speech": _train_speech, "fusion": _train_fusion, "blend": _train_blend,
+            "ensemble": _train_ensemble}[args.model](args)
 
 
 def _train_blend(args) -> int:
@@ -324,6 +333,16 @@ def _train_blend(args) -> int:
     print(f"blended {args.share:g} x {args.run / 'final.keras'} + {1 - args.share:g} x {args.base}, calibrated: {out}\n"
           f"next: {PROG} convert {out} --input-kind features --task speech-emotion --calibration "
           f"{args.run / 'calibration.npz'} --training-info {args.run} --out speech_emotion_int8.tflite")
+    return 0
+
+
+def _train_ensemble(args) -> int:
+    from affectlite_convert.training.ensemble import average_speech_runs
+
+    out = average_speech_runs(args.run, args.out)
+    print(f"averaged the probabilities of {len(args.run)} runs: {out}\n"
+          f"next: {PROG} convert {out} --input-kind features --task speech-emotion --calibration "
+          f"{args.out / 'calibration.npz'} --training-info {args.out} --out speech_emotion_int8.tflite")
     return 0
 
 
