@@ -20,8 +20,8 @@ BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "speech_emotion
 #: ``[audio] min_confidence``'s default: below this top probability an utterance is "unsure" and
 #: counts as no voice. Chosen with ``python benchmarks/voice_unsure.py`` on the held-out speakers of
 #: RAVDESS, EMOVO and TurEV-DB (the CREMA-D clips not consulted): the lowest threshold at which the
-#: utterances kept are right at least half the time on average (speech v4: 51.8 % at 0.30, 49.5 %
-#: at 0.25, 48.3 % for all of them), keeping 78-87 % of them. (v3's was 0.40.)
+#: utterances kept are right at least half the time on average (speech v5: 52.7 % at 0.30, 49.8 %
+#: at 0.25, 48.5 % for all of them), keeping 73-89 % of them; v4's was 0.30 too, v3's 0.40.
 DEFAULT_MIN_CONFIDENCE = 0.3
 
 
