@@ -12,11 +12,18 @@
 #       (a recipe from random weights on the three corpora, these options added; no base, no blend)
 #   ... HOME_TUNE="--epochs 6 --learning-rate 0.0005 --widths 32,64,128,192" SHARE=0.7   (v4's recipe: then each fold's
 #       run trained on RAVDESS alone with these options, and the run blended with that at SHARE; about 70 min a fold)
+#   ... SEEDS="7 8"   (v5: each fold's recipe trained once per seed, RUNS/emovo_fold_N-seedS, and the runs averaged
+#       by `train ensemble` into RUNS/emovo_fold_N; v5 is v4's recipe with --widths 24,48,96,160 in SCRATCH and HOME_TUNE)
 set -euo pipefail
 source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 require_whole_recipe
+read -r -a seeds <<< "${SEEDS:-}"
+if [ "${#seeds[@]}" -eq 1 ]; then
+  echo "SEEDS needs at least two seeds (an ensemble of one is the run itself; leave SEEDS out)" >&2
+  exit 2
+fi
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
 if [ -n "${SCRATCH:-}" ]; then
@@ -27,11 +34,14 @@ else
   [ -f "$BASE" ] || git show 1fecfe3:sdk/affectlite/models/speech_emotion.keras > "$BASE"
   start=(--init "$BASE" --epochs 12 --learning-rate 0.0005)
 fi
+[ "${#seeds[@]}" -gt 0 ] && shipped="$shipped; seeds ${seeds[*]} averaged"
 clamp=(); [ -n "${CLAMP:-}" ] && clamp=(--dynamic-range-db "$CLAMP")
-for fold in ${FOLDS:-1 2 3}; do
-  out=$RUNS/emovo_fold_$fold
-  resume=(); [ -f "$out/state.json" ] && resume=(--resume)
-  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" "${start[@]}" \
+# One fold's run as the recipe ships it: OUT, with FOLD's EMOVO pair held out (and any options after).
+train_fold() {
+  local out=$1 fold=$2 resume=()
+  shift 2
+  [ -f "$out/state.json" ] && resume=(--resume)
+  [ -f "$out/final.keras" ] || affectlite-convert train speech --data "$DATA" "${start[@]}" "$@" \
       --val-speakers "emovo:f$fold,emovo:m$fold,turev-db:1984,turev-db:6783" \
       --cache "$RUNS/speech-cache" --out "$out" "${clamp[@]}" "${resume[@]}"
   # Training leaves its own calibrated speech_emotion.keras; the blend replaces it (a minute).
@@ -39,6 +49,20 @@ for fold in ${FOLDS:-1 2 3}; do
     blend_with "$out" "$BASE" "${SHARE:-0.4}"
   elif [ -n "${HOME_TUNE:-}" ]; then
     tune_at_home_and_blend "$out"
+  fi
+}
+
+for fold in ${FOLDS:-1 2 3}; do
+  out=$RUNS/emovo_fold_$fold
+  if [ "${#seeds[@]}" -gt 0 ]; then
+    members=()
+    for seed in "${seeds[@]}"; do
+      train_fold "$out-seed$seed" "$fold" --seed "$seed"
+      members+=(--run "$out-seed$seed")
+    done
+    affectlite-convert train ensemble "${members[@]}" --out "$out"
+  else
+    train_fold "$out" "$fold"
   fi
   convert_int8 "$out"
   echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped ($shipped), int8"

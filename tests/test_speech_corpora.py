@@ -467,15 +467,17 @@ def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
 @pytest.mark.parametrize("script, settings, message", [
     ("emovo_speaker_folds.sh", {"HOME_TUNE": "--epochs 6", "SHARE": "0.7"}, "HOME_TUNE goes with SCRATCH"),
     ("emovo_speaker_folds.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6"}, "SHARE is needed"),
+    ("emovo_speaker_folds.sh", {"SCRATCH": "--epochs 40", "SEEDS": "7"}, "SEEDS needs at least two seeds"),
     ("leave_one_corpus_out.sh", {"HOME_TUNE": "--epochs 6", "SHARE": "0.7"}, "HOME_TUNE goes with SCRATCH"),
     ("leave_one_corpus_out.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6", "SHARE": "0.7"},
      "leave out emovo or turev-db only"),
 ])
 def test_the_validation_scripts_refuse_half_a_recipe_before_training(tmp_path, script, settings, message):
     """Hours of training must not start on a recipe given by halves (a RAVDESS tune with nothing to
-    tune, no blend share, RAVDESS left out of a recipe whose second step is RAVDESS)."""
+    tune, no blend share, RAVDESS left out of a recipe whose second step is RAVDESS, an ensemble of
+    one seed)."""
     repo = Path(__file__).resolve().parents[1]
-    env = {key: value for key, value in os.environ.items() if key not in ("SCRATCH", "HOME_TUNE", "SHARE", "LEFT")}
+    env = {key: value for key, value in os.environ.items() if key not in ("SCRATCH", "HOME_TUNE", "SHARE", "LEFT", "SEEDS")}
     done = subprocess.run(["bash", str(repo / "scripts" / script), str(tmp_path / "runs")], env={**env, **settings},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
