@@ -424,7 +424,9 @@ def test_runs_from_different_seeds_ship_as_one_model_that_averages_them(tmp_path
     assert main(["convert", str(tmp_path / "pair" / "speech_emotion.keras"), "--input-kind", "features", "--task",
                  "speech-emotion", "--calibration", str(tmp_path / "pair" / "calibration.npz"), "--training-info",
                  str(tmp_path / "pair"), "--out", str(out)]) == 0
-    assert "mean of the probabilities of 2 networks" in out.with_suffix(".md").read_text()
+    card = out.with_suffix(".md").read_text()
+    assert "mean of the probabilities of 2 networks" in card and "- members: run seed1; seed 1; " in card
+    assert " | run seed2; seed 2; " in card                       # one record per member, told apart
     with SpeechClassifier(out) as speech:
         assert speech.windows.dynamic_range_db == 60.0
 

@@ -140,5 +140,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
+        # records (an ensemble's members) hold commas and semicolons of their own
+        return (" | " if any(isinstance(v, dict) for v in value) else ", ").join(_fmt(v) for v in value)
     return str(value)
