@@ -331,8 +331,7 @@ def _train_blend(args) -> int:
 
     out = blend_speech(args.run, args.base, args.share, args.data, args.cache or args.run.parent / "speech-cache")
     print(f"blended {args.share:g} x {args.run / 'final.keras'} + {1 - args.share:g} x {args.base}, calibrated: {out}\n"
-          f"next: {PROG} convert {out} --input-kind features --task speech-emotion --calibration "
-          f"{args.run / 'calibration.npz'} --training-info {args.run} --out speech_emotion_int8.tflite")
+          + _next_speech_convert(out, args.run))
     return 0
 
 
@@ -340,10 +339,14 @@ def _train_ensemble(args) -> int:
     from affectlite_convert.training.ensemble import average_speech_runs
 
     out = average_speech_runs(args.run, args.out)
-    print(f"averaged the probabilities of {len(args.run)} runs: {out}\n"
-          f"next: {PROG} convert {out} --input-kind features --task speech-emotion --calibration "
-          f"{args.out / 'calibration.npz'} --training-info {args.out} --out speech_emotion_int8.tflite")
+    print(f"averaged the probabilities of {len(args.run)} runs: {out}\n" + _next_speech_convert(out, args.out))
     return 0
+
+
+def _next_speech_convert(model: Path, run: Path) -> str:
+    """The command that turns a speech run's model into what the device runs."""
+    return (f"next: {PROG} convert {model} --input-kind features --task speech-emotion --calibration "
+            f"{run / 'calibration.npz'} --training-info {run} --out speech_emotion_int8.tflite")
 
 
 def _train_fusion(args) -> int:
@@ -472,8 +475,7 @@ def _train_speech(args) -> int:
     pick = np.random.default_rng(0).permutation(len(windows))[:500]
     calibration = args.out / "calibration.npz"
     np.savez(calibration, x=windows[pick].astype(np.float32)[..., None])
-    print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --input-kind features --task speech-emotion "
-          f"--calibration {calibration} --training-info {args.out} --out speech_emotion_int8.tflite")
+    print(f"trained model: {deploy}\n" + _next_speech_convert(deploy, args.out))
     return 0
 
 

@@ -24,14 +24,19 @@ _SAME_SPEAKERS = ("corpora", "train_actors", "val_actors", "val_speakers")
 def average_speech_runs(runs: list[str | Path], out: str | Path) -> Path:
     """The mean of the runs' ``speech_emotion.keras`` probabilities, written to ``out`` as a run
     folder that ``convert --training-info`` and ``evaluate`` read like any speech run's."""
+    from dataclasses import asdict
+
     import keras
+
+    from affectlite_convert.training.run import with_defaults
+    from affectlite_convert.training.train_speech import SpeechRecipe
 
     runs = [Path(run) for run in runs]
     if len(runs) < 2:
         raise ValueError("an ensemble needs at least two --run")
     states = [_finished_run(run) for run in runs]
-    for state in states:  # a run from before a recipe option existed had it at its default
-        state["recipe"] = _recipe_defaults() | state["recipe"]
+    for state in states:
+        state["recipe"] = with_defaults(state["recipe"], asdict(SpeechRecipe()))
     for key in _SAME_WINDOWS + _SAME_SPEAKERS:
         values = [state["recipe"].get(key) for state in states]
         if any(value != values[0] for value in values):
@@ -64,14 +69,6 @@ def _finished_run(run: Path) -> dict[str, Any]:
         raise ValueError(f"{run}: not a finished speech run (no {', '.join(missing)}; `train speech` writes them, "
                          "`train blend` rewrites speech_emotion.keras)")
     return json.loads((run / "state.json").read_text())
-
-
-def _recipe_defaults() -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from affectlite_convert.training.train_speech import SpeechRecipe
-
-    return json.loads(json.dumps(asdict(SpeechRecipe())))  # as a state.json holds them: lists, not tuples
 
 
 def _ensemble_state(runs: list[Path], states: list[dict[str, Any]]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class TrainingRun:
             self.state = json.loads(self.state_path.read_text())
             started = self.state.get("recipe")
             if started is not None:
-                started = json.loads(json.dumps(defaults or {})) | started
+                started = with_defaults(started, defaults or {})
                 changed = sorted(k for k in set(started) | set(recipe) if started.get(k) != recipe.get(k))
                 if changed:
                     raise ValueError(f"{self.dir} was started with another recipe (it differs in "
@@ -103,6 +103,12 @@ def weights_like(path: str | Path, model) -> list:
         raise ValueError(f"{path}: not a model of this recipe's architecture "
                          f"({len(model.get_weights())} weight tensors of other shapes)")
     return weights
+
+
+def with_defaults(recipe: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A recipe as a state.json holds it (lists, not tuples), with the options the toolchain grew
+    after it was written at their defaults: what that run did."""
+    return json.loads(json.dumps(defaults)) | recipe
 
 
 def training_info(run_dir: str | Path) -> dict[str, Any]:
