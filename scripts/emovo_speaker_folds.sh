@@ -19,11 +19,7 @@ source "$(dirname "$0")/speech_steps.sh"
 RUNS=${1:?usage: emovo_speaker_folds.sh RUNS_DIR}
 DATA=${DATA:-../shared/data/speech}
 require_whole_recipe
-read -r -a seeds <<< "${SEEDS:-}"
-if [ "${#seeds[@]}" -eq 1 ]; then
-  echo "SEEDS needs at least two seeds (an ensemble of one is the run itself; leave SEEDS out)" >&2
-  exit 2
-fi
+read_seeds
 mkdir -p "$RUNS"
 BASE=${BASE:-$RUNS/speech_emotion_v1.keras}
 if [ -n "${SCRATCH:-}" ]; then
@@ -54,16 +50,7 @@ train_fold() {
 
 for fold in ${FOLDS:-1 2 3}; do
   out=$RUNS/emovo_fold_$fold
-  if [ "${#seeds[@]}" -gt 0 ]; then
-    members=()
-    for seed in "${seeds[@]}"; do
-      train_fold "$out-seed$seed" "$fold" --seed "$seed"
-      members+=(--run "$out-seed$seed")
-    done
-    affectlite-convert train ensemble "${members[@]}" --out "$out"
-  else
-    train_fold "$out" "$fold"
-  fi
+  train_each_seed train_fold "$out" "$fold"
   convert_int8 "$out"
   echo "== fold $fold: EMOVO f$fold and m$fold held out, as shipped ($shipped), int8"
   affectlite-convert evaluate "$out/speech_emotion_int8.tflite" --data "$DATA"

@@ -7,6 +7,32 @@ require_whole_recipe() {
   [ -z "${HOME_TUNE:-}" ] || : "${SCRATCH:?HOME_TUNE goes with SCRATCH}" "${SHARE:?SHARE is needed with HOME_TUNE}"
 }
 
+# SEEDS="7 8" (v5's recipe): each run trained once per seed, then averaged. One seed is refused
+# before anything is created (an ensemble of one is the run itself).
+read_seeds() {
+  read -r -a seeds <<< "${SEEDS:-}"
+  if [ "${#seeds[@]}" -eq 1 ]; then
+    echo "SEEDS needs at least two seeds (an ensemble of one is the run itself; leave SEEDS out)" >&2
+    exit 2
+  fi
+}
+
+# OUT made by TRAIN (a function taking OUT, then its arguments): once, or with SEEDS once per seed
+# into OUT-seedS (--seed S added) and those runs averaged by `train ensemble` into OUT.
+train_each_seed() {
+  local train=$1 out=$2 members=() seed
+  shift 2
+  if [ "${#seeds[@]}" -eq 0 ]; then
+    "$train" "$out" "$@"
+    return
+  fi
+  for seed in "${seeds[@]}"; do
+    "$train" "$out-seed$seed" "$@" --seed "$seed"
+    members+=(--run "$out-seed$seed")
+  done
+  affectlite-convert train ensemble "${members[@]}" --out "$out"
+}
+
 # v4's second and third steps: RUN trained further on RAVDESS alone (HOME_TUNE's options) into
 # RUN-home, then RUN's speech_emotion.keras replaced by the SHARE blend of the two. Resumable.
 tune_at_home_and_blend() {

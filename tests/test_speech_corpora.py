@@ -471,6 +471,7 @@ def test_train_speech_widths_choose_the_network(tmp_path, corpora, capsys):
     ("emovo_speaker_folds.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6"}, "SHARE is needed"),
     ("emovo_speaker_folds.sh", {"SCRATCH": "--epochs 40", "SEEDS": "7"}, "SEEDS needs at least two seeds"),
     ("leave_one_corpus_out.sh", {"HOME_TUNE": "--epochs 6", "SHARE": "0.7"}, "HOME_TUNE goes with SCRATCH"),
+    ("leave_one_corpus_out.sh", {"SCRATCH": "--epochs 40", "SEEDS": "7"}, "SEEDS needs at least two seeds"),
     ("leave_one_corpus_out.sh", {"SCRATCH": "--epochs 40", "HOME_TUNE": "--epochs 6", "SHARE": "0.7"},
      "leave out emovo or turev-db only"),
 ])
