@@ -1,5 +1,5 @@
-# The steps the speech validation scripts share (sourced by them, not run). Each reads DATA, RUNS
-# and the clamp array of the script that sources it.
+# The steps the speech validation scripts share (sourced by them, not run). Each reads DATA, RUNS,
+# the clamp array and (after read_seeds) the seeds array of the script that sources it.
 
 # Half of v4's recipe is refused before anything is created: HOME_TUNE tunes a SCRATCH run and
 # needs SHARE for the blend.
