@@ -88,7 +88,10 @@ def test_events_cross_the_bridge_in_order_when_the_uplink_is_cut(tmp_path):
         ids = [e["track_id"] for e in fleet.events]
         unique = list(dict.fromkeys(ids))
         assert unique == list(range(1, 41))                      # every event, in order per device
-        assert len(ids) - len(unique) <= 5                        # QoS 1 may repeat a few; ids tell them apart
+        # QoS 1 may repeat what was in flight when the uplink went (Mosquitto keeps at most
+        # max_inflight_messages, 20 by default, unacknowledged per hop), never the whole queue;
+        # the ids tell the repeats apart.
+        assert len(ids) - len(unique) <= 20
     finally:
         device.close()
         fleet.close()
