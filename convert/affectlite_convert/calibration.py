@@ -97,3 +97,11 @@ def fold_temperature(model, temperature: float, layer: str = "probabilities") ->
     head = model.get_layer(layer)
     kernel, bias = head.get_weights()
     head.set_weights([kernel / temperature, bias / temperature])
+
+
+def shift_logits(model, shift: np.ndarray, layer: str = "probabilities") -> None:
+    """Add per-class offsets to the softmax layer's bias in place (a logit adjustment that puts a
+    class prior back into a model trained on balanced classes), before any temperature is folded."""
+    head = model.get_layer(layer)
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + np.asarray(shift, bias.dtype)])

@@ -116,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a trained face model to distil from (repeat for an ensemble)")
     face.add_argument("--distill", type=float, default=0.5, metavar="WEIGHT",
                       help="share of the teachers' probabilities in the targets (with --teacher)")
+    face.add_argument("--new-set", type=Path, metavar="NPZ",
+                      help="with --labels ferplus: a second training set with single labels and none of FER2013's "
+                           "images, e.g. DATA/affectnet7_train.npz; 84 %% is trained on, 6 %% chooses the prior "
+                           "adjustment, 10 %% is kept for reporting (`evaluate --part report`)")
+    face.add_argument("--new-set-smoothing", type=float, default=0.1, metavar="SHARE",
+                      help="share of a new-set face's one-hot target spread over the labels (default: %(default)s)")
+    face.add_argument("--mask-probability", type=float, default=0.5,
+                      help="with --new-set: FER2013 faces given the new set's oval mask, so that the mask tells no "
+                           "source (default: %(default)s)")
+    face.add_argument("--blur-probability", type=float, default=0.5,
+                      help="with --new-set: new-set faces blurred to FER2013's resolution (default: %(default)s)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
 
     speech = add(train_sub, "speech", "the speech-emotion CNN on one or several corpora, split by speaker",
@@ -263,10 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with a folder of speech corpora: also the CREMA-D sample's 12 sound tracks "
                          "(default: %(default)s, when there)")
     ev.add_argument("--actors", default="17-20", help="RAVDESS actors to evaluate speech models on, e.g. 17-20")
-    ev.add_argument("--plots", type=Path, default=Path("."),
-                    help="folder for the confusion-matrix and reliability PNGs, created if missing (default: .)")
+    ev.add_argument("--plots", type=Path,
+                    help="folder for the confusion matrices (and, with FER+ votes, reliability diagrams) as PNG; "
+                         "created when missing (default: no plots)")
     ev.add_argument("--labels", type=_labels, help="output labels of Keras models (TFLite: from the card)")
     ev.add_argument("--input-range", type=_pair, default=(0.0, 1.0), help="input range of Keras models")
+    ev.add_argument("--part", choices=["report", "choose", "train"],
+                    help="score one part of a face set split by image (a set with no subject ids, e.g. "
+                         "affectnet7_train.npz, as `train face --new-set` splits it); default: the whole file")
     ev.add_argument("--record", action="store_true",
                     help="write the figures and this command into each TFLite model's card")
 
@@ -504,13 +519,24 @@ def _train_face(args) -> int:
                         class_weight_power=args.class_weight_power,
                         ema_momentum=args.ema, teachers=tuple(str(t.resolve()) for t in args.teacher),
                         distill_weight=args.distill if args.teacher else 0.0,
-                        warmup_epochs=args.warmup_epochs, init=str(args.init.resolve()) if args.init else "")
+                        warmup_epochs=args.warmup_epochs, init=str(args.init.resolve()) if args.init else "",
+                        new_set=str(args.new_set) if args.new_set else "",
+                        new_set_smoothing=args.new_set_smoothing if args.new_set else FaceRecipe.new_set_smoothing,
+                        mask_probability=args.mask_probability if args.new_set else 0.0,
+                        blur_probability=args.blur_probability if args.new_set else 0.0)
+    if args.new_set and not args.new_set.is_file():
+        raise FileNotFoundError(f"--new-set {args.new_set}: no such file")
     final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
                        votes_path=(args.votes or args.data / "ferplus_votes.npz") if crowd else None)
-    temperature = json.loads((args.out / "state.json").read_text()).get("temperature", 1.0)
+    state = json.loads((args.out / "state.json").read_text())
+    temperature = state.get("temperature", 1.0)
+    if "prior_shift" in state:
+        print(f"prior adjustment alpha {state['data']['prior_adjustment']['alpha']:g} (chosen on the held-out images) "
+              "folded into the model")
     if temperature != 1.0:
         print(f"temperature {temperature:.3f} (fitted on the held-out training images) folded into the model")
-    deploy = export_for_deployment(final, args.out / "face_expression.keras", temperature=temperature)
+    deploy = export_for_deployment(final, args.out / "face_expression.keras", temperature=temperature,
+                                   prior_shift=state.get("prior_shift"))
     print(f"trained model: {deploy}\nnext: {PROG} convert {deploy} --calibration {train} --quant int8 "
           f"--training-info {args.out} --out face_expression_int8.tflite")
     return 0
@@ -567,7 +593,8 @@ def _evaluate(args) -> int:
     from affectlite_convert.data.pairs import is_sequence_file, load_sequences
     from affectlite_convert.evaluate import evaluate, plot_confusion
 
-    args.plots.mkdir(parents=True, exist_ok=True)
+    if args.plots is not None:
+        args.plots.mkdir(parents=True, exist_ok=True)
     faces = None
     if args.data.is_dir() and any((args.data / name / "manifest.csv").exists() for name in ("ravdess", "emovo", "turev-db")):
         return _evaluate_speech_corpora(args)
@@ -595,6 +622,12 @@ def _evaluate(args) -> int:
         run = lambda path: evaluate_fusion(path, x, y, reliability)  # noqa: E731
     else:
         faces = _with_votes(load_face_npz(args.data), args.data, args.votes)
+    if args.part is not None:
+        if faces is None:
+            raise ValueError("--part applies to face data (.npz or class folders) only")
+        from affectlite_convert.data.faces import holdout_part
+
+        faces = holdout_part(faces, args.part)
     if faces is not None:
         run = lambda path: evaluate(path, faces, args.labels or EMOTIONS, args.input_range)  # noqa: E731
     results = []
@@ -602,6 +635,9 @@ def _evaluate(args) -> int:
         result = run(path)
         results.append(result)
         print(result.render())
+        if args.plots is None:
+            print()
+            continue
         print(f"  plot: {plot_confusion(result, args.plots / (path.stem + '_confusion.png'))}")
         if result.crowd:
             from affectlite_convert.evaluate import plot_reliability
@@ -627,7 +663,8 @@ def _evaluate(args) -> int:
                     "accuracy": round(100 * (result.accuracy - base.accuracy), 2),
                     "macro_recall": round(100 * (result.macro_recall - base.macro_recall), 2),
                 }
-            key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "")
+            key = Path(args.data).stem + (f"_actors_{args.actors}" if args.data.is_dir() else "") + (
+                f"_{args.part}" if args.part else "")
             card.metrics[key] = entry
             if result.crowd is not None and card.task == "facial-expression":
                 card.metrics["reliability"] = {
@@ -740,8 +777,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_verbosity(args)
     if args.command in ("train", "convert", "evaluate", "explain"):
+        import importlib.util
+
         from affectlite.runtime.quiet import import_tensorflow_quietly
 
+        if importlib.util.find_spec("tensorflow") is None:
+            print(f"{PROG}: error: `{PROG} {args.command}` needs TensorFlow, which this Python does not have; install "
+                  "the workstation toolchain with: pip install 'affectlite[convert]' (a device needs only affectlite)",
+                  file=sys.stderr)
+            return 2
         import_tensorflow_quietly()
     handlers = {"train": _train, "convert": _convert, "evaluate": _evaluate, "edgetpu-check": _edgetpu_check,
                 "explain": _explain, "metadata": _metadata}

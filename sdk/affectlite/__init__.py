@@ -8,9 +8,20 @@ frame loop over a video or camera, pass ``recognizer.stream()`` (a :class:`FaceS
 
 from affectlite.labels import EMOTIONS, VALENCE
 from affectlite.recognizer import EmotionRecognizer, FaceEmotion, FaceStream, FrameResult, RecognizerOptions
-from affectlite.samples import SAMPLE_CLIP
+from affectlite.samples import SAMPLE_CLIP, SAMPLE_PHOTO
 from affectlite.sources.images import read_image
 
-__all__ = ["EMOTIONS", "VALENCE", "SAMPLE_CLIP", "EmotionRecognizer", "FaceEmotion", "FaceStream", "FrameResult",
+__all__ = ["EMOTIONS", "VALENCE", "SAMPLE_CLIP", "SAMPLE_PHOTO", "EmotionRecognizer", "FaceEmotion", "FaceStream", "FrameResult",
            "RecognizerOptions", "read_image"]
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version: written once, in pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("affectlite")
+    except PackageNotFoundError:       # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()

@@ -1,4 +1,4 @@
-"""``affectlite``: analyse photos and videos, and report what this device has.
+"""affectlite: emotion recognition on this device - analyse photos and videos, run the live service.
 
 Each input file is processed on its own: a file that fails gets one line on stderr and the
 others still run; the exit status is 1 when any file failed, 2 for a usage error.
@@ -232,7 +232,9 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     expanded = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            # hidden files and folders (.DS_Store, ._photo.jpg, .thumbnails/) are not the user's media
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not found:
                 raise ValueError(f"{path}: no images or videos in this folder "
                                  f"({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
@@ -267,6 +269,8 @@ def _analyze(args) -> int:
                                                          1 if sampled else RecognizerOptions.classify_every),
                                 voice_min_confidence=args.voice_min_confidence)
     failed = 0
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
     stream = open(args.output, "w", newline="") if args.output else sys.stdout
     try:
         with EmotionRecognizer(options) as recognizer:
@@ -300,8 +304,20 @@ def _run(args) -> int:
     service = Service(config)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: service.stop())
+    mqtt = config["mqtt"]
+    if mqtt["enabled"]:
+        # With MQTT, stdout carries no results: say where they go (without MQTT it is JSON Lines).
+        print(f"{PROG}: {service.source.name} -> mqtt://{mqtt['host']}:{mqtt['port']} as "
+              f"{service.sink.topic('')}...; events wait in {service.sink.outbox.path} while the broker is away "
+              "(Ctrl-C stops)", flush=True)
     counters = service.run(args.duration)
     logging.getLogger(PROG).info("stopped: %d frames analysed, %d events", counters.analysed, counters.events)
+    if mqtt["enabled"]:
+        waiting = counters.undelivered
+        reason = f" ({service.sink.last_error})" if waiting and service.sink.last_error else ""
+        print(f"{PROG}: stopped: {counters.analysed} frames analysed, {counters.events} events; "
+              + (f"{waiting} wait for the broker{reason} and go out on the next run" if waiting
+                 else "all delivered"), flush=True)
     return 0
 
 

@@ -6,7 +6,10 @@ JSON Lines record (schema version 1, described by ``affectlite/schemas/analyze-r
      "box": [x0, y0, x1, y1], "score": 0.94, "emotion": "happy", "valence": "positive",
      "probabilities": {"angry": 0.01, ...}}
 
-``frame`` is 0 and ``timestamp`` null for still images; ``track_id`` is null for images. When a
+``frame`` is 0 and ``timestamp`` null for still images; ``track_id`` is null for images. A still
+image in which no face was found gets one record saying so (``"face": null, "faces": 0``; in the
+CSV a row with the file and empty face fields), so that "no face" is an answer, not silence;
+a video frame without faces gets none. When a
 video's sound track is analysed, each record also has ``voice`` (null while nobody speaks, else
 the speech model's probabilities and emotion over the 2 s windows covering the frame) and
 ``fused`` (the late fusion of face and voice). The CSV has the same fields, with the box split
@@ -47,6 +50,12 @@ class ResultWriter:
         """``result``: the video frame's result; when it was listened to, each record also gets
         the voice and the face's fused result."""
         listened = result is not None and result.listened
+        if not faces and timestamp is None:
+            if self._csv:
+                self._csv.writerow({"file": file, "frame": frame, "timestamp": None})
+            else:
+                self.stream.write(json.dumps({"schema": SCHEMA_VERSION, "file": file, "frame": frame,
+                                              "timestamp": None, "face": None, "faces": 0}) + "\n")
         for number, face in enumerate(faces):
             data = face.as_dict()
             extra = _audio_fields(result.voice, result.fused[number]) if listened else {}

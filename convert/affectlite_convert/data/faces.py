@@ -102,3 +102,26 @@ def clean_training_set(train: FaceSet, held_out: FaceSet | None = None) -> tuple
         "kept": int(keep.sum()),
     }
     return train.subset(keep), report
+
+
+#: Parts of a face set without subject ids, split by image content (see :func:`holdout_part`):
+#: the share of images in each held-out part. The rest is for training.
+HOLDOUT_PARTS = {"report": (0.0, 0.10), "choose": (0.10, 0.16)}
+
+
+def holdout_part(faces: FaceSet, part: str) -> FaceSet:
+    """One part of a set split by image, for a set with no subject ids: ``report`` (10 %, the
+    figures a card quotes), ``choose`` (6 %, what a recipe may pick settings on) or ``train`` (the
+    rest). Each image's part follows from a hash of its pixels, so the split is the same in every
+    run, on every machine and in any row order, and a copy of an image lands in the same part."""
+    if part != "train" and part not in HOLDOUT_PARTS:
+        raise ValueError(f"part must be 'train' or one of {sorted(HOLDOUT_PARTS)}, got {part!r}")
+    position = np.array([int(d[:16], 16) / 16 ** 16 for d in _digests(faces.x)])
+    if part == "train":
+        keep = np.ones(len(faces), bool)
+        for low, high in HOLDOUT_PARTS.values():
+            keep &= ~((position >= low) & (position < high))
+    else:
+        low, high = HOLDOUT_PARTS[part]
+        keep = (position >= low) & (position < high)
+    return faces.subset(keep)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class AugmentSpec:
@@ -81,3 +83,30 @@ def _random_erase(images, spec: AugmentSpec):
     mask = tf.cast(inside & apply, images.dtype)[..., None]
     fill = tf.random.uniform(tf.shape(images)[:1])[:, None, None, None]
     return images * (1.0 - mask) + fill * mask
+
+
+def oval_mask(masked_faces: np.ndarray, threshold: int = 3) -> np.ndarray:
+    """The oval that a set of pre-masked faces (black outside a face-shaped oval) shares, as a
+    float32 (H, W) array of 1 inside and 0 outside: the pixels that are near-black in fewer than
+    half of the images. Learnt from the data, so that it is the new set's own outline."""
+    dark = (np.asarray(masked_faces) <= threshold).mean(axis=0)
+    return (dark < 0.5).astype(np.float32)
+
+
+def disguise_source(images, source, mask, mask_probability: float, blur_probability: float):
+    """Give each face, at random, the look of the other source, so that neither the oval mask nor
+    sharpness tells a model where a face came from: faces of source 0 (FER2013's unmasked web crops)
+    get the new set's oval mask on black with ``mask_probability``; faces of source 1 (the new set's
+    sharp, downsampled photos) are blurred to FER2013's resolution (down to a random 20-36 px side
+    and back) with ``blur_probability``. images: float32 (B, H, W, C); source: int (B,)."""
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    size = tf.shape(images)[1:3]
+    draw = tf.random.uniform([batch])
+    masked = tf.cast((source == 0) & (draw < mask_probability), images.dtype)[:, None, None, None]
+    images = images * (1.0 - masked) + images * mask[None, :, :, None] * masked
+    side = tf.random.uniform([], 20, 37, dtype=tf.int32)
+    soft = tf.image.resize(tf.image.resize(images, tf.stack([side, side]), antialias=True), size)
+    blurred = tf.cast((source == 1) & (draw < blur_probability), images.dtype)[:, None, None, None]
+    return images * (1.0 - blurred) + soft * blurred

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from affectlite.labels import EMOTIONS
-from affectlite_convert.calibration import fit_temperature, fold_temperature
-from affectlite_convert.data.faces import FaceSet, clean_training_set, load_face_npz
+from affectlite_convert.calibration import fit_temperature, fold_temperature, shift_logits, tempered
+from affectlite_convert.data.faces import FaceSet, clean_training_set, holdout_part, load_face_npz
 from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
-from affectlite_convert.training.augment import AugmentSpec, augment_batch
+from affectlite_convert.training.augment import AugmentSpec, augment_batch, disguise_source, oval_mask
 from affectlite_convert.training.distill import teacher_probabilities
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
 from affectlite_convert.training.run import TrainingRun, weights_like
@@ -55,6 +55,18 @@ class FaceRecipe:
     #: A trained face model (same architecture) to start from instead of random weights: a second,
     #: shorter cycle at a lower learning rate, e.g. to move a model towards other targets.
     init: str = ""
+    #: A second training set with single labels and none of FER2013's images (e.g.
+    #: ``affectnet7_train.npz``): its ``train`` part (:func:`holdout_part`) is trained on beside
+    #: FER2013, its ``choose`` part joins the held-out FER2013 images as what settings are picked on,
+    #: its ``report`` part is never seen. Needs ``labels="ferplus"`` and a temperature holdout.
+    new_set: str = ""
+    #: Share of the one-hot target of a new-set face spread evenly over the labels: its labels are
+    #: single annotations (AffectNet's agree between annotators about 60-65 % of the time).
+    new_set_smoothing: float = 0.1
+    #: With ``new_set``: FER2013 faces given the new set's oval mask, and new-set faces blurred to
+    #: FER2013's resolution, each with this probability (:func:`disguise_source`).
+    mask_probability: float = 0.0
+    blur_probability: float = 0.0
     seed: int = 1234
     model: FaceCnnSpec = field(default_factory=FaceCnnSpec)
     augment: AugmentSpec = field(default_factory=AugmentSpec)
@@ -77,8 +89,9 @@ def face_targets(faces: FaceSet, recipe: FaceRecipe) -> tuple[np.ndarray, np.nda
     or with ``ferplus`` the vote distribution mixed with ``label_mix`` of the single label and
     weighted as the majority. FER+ rows must be usable (see :mod:`affectlite_convert.data.ferplus`)."""
     hard = np.eye(len(EMOTIONS), dtype=np.float32)[faces.y]
-    if recipe.labels == "fer2013":
-        return hard, faces.y
+    if recipe.labels == "fer2013" or faces.votes is None:
+        smoothing = recipe.new_set_smoothing if recipe.labels == "ferplus" else 0.0
+        return (1.0 - smoothing) * hard + smoothing / len(EMOTIONS), faces.y
     majority = faces.votes.majority()
     if (majority < 0).any():
         raise ValueError("face_targets: drop the rows without usable votes first")
@@ -87,9 +100,9 @@ def face_targets(faces: FaceSet, recipe: FaceRecipe) -> tuple[np.ndarray, np.nda
 
 
 def _with_votes(faces: FaceSet, path: str | Path, votes_path: str | Path | None) -> FaceSet:
+    """The faces with their votes, less the rows without usable votes."""
     if votes_path is None:
         raise ValueError("labels='ferplus' needs the votes file (ferplus_votes.npz)")
-    """The faces with their votes, less the rows without usable votes."""
     faces = FaceSet(faces.x, faces.y, faces.source, votes_for(path, votes_path, len(faces)))
     return faces.subset(faces.votes.usable)
 
@@ -102,35 +115,47 @@ def split_holdout(faces: FaceSet, size: int, seed: int) -> tuple[FaceSet, FaceSe
     return faces.subset(~held), faces.subset(held)
 
 
-def _datasets(train: FaceSet, val: FaceSet, recipe: FaceRecipe):
+def _sample_weights(faces: FaceSet, recipe: FaceRecipe) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample loss weights that balance the classes *within* this source, and the per-class
+    weights behind them. Balancing each source on its own (rather than the union) is what keeps
+    the source from predicting the label: with FER+'s few disgusted faces, a model trained on the
+    union learns "disgust" as "a face from the other set" and never says it of a FER2013 face."""
+    _, labels = face_targets(faces, recipe)
+    weights = class_weights(np.bincount(labels, minlength=len(EMOTIONS)), recipe.class_weight_power)
+    return weights[labels].astype(np.float32), weights
+
+
+def _datasets(sources: list[FaceSet], val: list[FaceSet], recipe: FaceRecipe, mask: np.ndarray | None):
     import tensorflow as tf
 
-    num_classes = len(EMOTIONS)
-    targets, weight_labels = face_targets(train, recipe)
-    weights = class_weights(np.bincount(weight_labels, minlength=num_classes),
-                            recipe.class_weight_power).astype(np.float32)
-    x_train = _as_float_images(train.x)
+    x_train = np.concatenate([_as_float_images(s.x) for s in sources])
+    targets = np.concatenate([face_targets(s, recipe)[0] for s in sources])
+    sample_weights = np.concatenate([_sample_weights(s, recipe)[0] for s in sources])
+    source_ids = np.concatenate([np.full(len(s), i, np.int32) for i, s in enumerate(sources)])
     if recipe.teachers and recipe.distill_weight > 0:
         soft = teacher_probabilities(recipe.teachers, [x_train, x_train[:, :, ::-1]])
         targets = (1 - recipe.distill_weight) * targets + recipe.distill_weight * soft
+    mask_tensor = None if mask is None else tf.constant(mask)
 
-    def train_batch(images, target, labels):
-        images = augment_batch(images, recipe.augment)
-        return images, target, tf.gather(weights, labels)
+    def train_batch(images, target, weight, source):
+        if mask_tensor is not None:
+            images = disguise_source(images, source, mask_tensor, recipe.mask_probability, recipe.blur_probability)
+        return augment_batch(images, recipe.augment), target, weight
 
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, targets, weight_labels))
-        .shuffle(len(train), seed=recipe.seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices((x_train, targets, sample_weights, source_ids))
+        .shuffle(len(x_train), seed=recipe.seed, reshuffle_each_iteration=True)
         .batch(recipe.batch_size, drop_remainder=True)
         .map(train_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
     val_ds = (
-        tf.data.Dataset.from_tensor_slices((_as_float_images(val.x), face_targets(val, recipe)[0]))
+        tf.data.Dataset.from_tensor_slices((np.concatenate([_as_float_images(v.x) for v in val]),
+                                            np.concatenate([face_targets(v, recipe)[0] for v in val])))
         .batch(256)
         .prefetch(2)
     )
-    return train_ds, val_ds, weights
+    return train_ds, val_ds
 
 
 def _schedule(recipe: FaceRecipe, steps_per_epoch: int):
@@ -165,6 +190,12 @@ def train_face(
         raise ValueError(f"labels must be 'fer2013' or 'ferplus', got {recipe.labels!r}")
     if not 0.0 <= recipe.label_mix <= 1.0:
         raise ValueError(f"label_mix must be in [0, 1], got {recipe.label_mix}")
+    if recipe.new_set and (recipe.labels != "ferplus" or not recipe.temperature_holdout):
+        raise ValueError("a new set (--new-set) trains beside the FER+ votes and is checked on the held-out "
+                         "training images: use --labels ferplus with --temperature-holdout N > 0")
+    for name in ("new_set_smoothing", "mask_probability", "blur_probability"):
+        if not 0.0 <= getattr(recipe, name) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {getattr(recipe, name)}")
     run = TrainingRun(run_dir, asdict(recipe), resume, defaults=asdict(FaceRecipe()))
     val, train = load_face_npz(val_path), load_face_npz(train_path)
     without_votes = 0
@@ -185,8 +216,14 @@ def train_face(
             f"{train_path}: {len(train)} training images left after cleaning {cleaning} - fewer than one batch "
             f"of {recipe.batch_size}; is the validation file the training file?"
         )
-    train_ds, val_ds, weights = _datasets(train, val, recipe)
-    steps_per_epoch = len(train) // recipe.batch_size
+    sources, choose, mask = [train], [val], None
+    if recipe.new_set:
+        new_set = load_face_npz(recipe.new_set)
+        new_train, new_choose = holdout_part(new_set, "train"), holdout_part(new_set, "choose")
+        sources, choose = [train, new_train], [holdout, new_choose]
+        mask = oval_mask(new_train.x)
+    train_ds, val_ds = _datasets(sources, choose, recipe, mask)
+    steps_per_epoch = sum(map(len, sources)) // recipe.batch_size
 
     def build():
         keras.utils.set_random_seed(recipe.seed)
@@ -203,6 +240,7 @@ def train_face(
         return model
 
     model = run.model(build)
+    weights = _sample_weights(train, recipe)[1]
     run.state["data"] = FER2013_INFO | {"train": str(train_path), "validation": str(val_path), "cleaning": cleaning,
                          "class_weights": dict(zip(EMOTIONS, map(float, weights)))}
     if recipe.labels == "ferplus":
@@ -211,10 +249,31 @@ def train_face(
             "targets": f"vote distribution over the seven labels x {1 - recipe.label_mix:g} + FER2013 label x "
                        f"{recipe.label_mix:g}; contempt, unknown and NF votes dropped; images whose majority is "
                        "contempt, unknown or NF (or without votes) left out"}
+    if recipe.new_set:
+        run.state["data"]["validation_split"] = (
+            "none seen in training: the final epoch is shipped; the prior adjustment and temperature are chosen on "
+            "the held-out FER2013 training images and the new set's 'choose' part")
+        run.state["data"]["new_set"] = NEW_SET_INFO | {
+            "file": str(recipe.new_set), "train": len(new_train), "choose": len(new_choose),
+            "report": "the 10 % 'report' part (affectlite_convert.data.faces.holdout_part), never used in training "
+                      "or for choosing",
+            "targets": f"its single label x {1 - recipe.new_set_smoothing:g} + {recipe.new_set_smoothing:g} spread "
+                       "evenly over the seven labels",
+            "class_weights": dict(zip(EMOTIONS, map(float, _sample_weights(new_train, recipe)[1]))),
+            "source_disguise": f"FER2013 faces given the new set's oval mask with probability {recipe.mask_probability:g}, "
+                               f"new-set faces blurred to a 20-36 px side and back with probability "
+                               f"{recipe.blur_probability:g}"}
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
     if holdout is not None and "temperature" not in run.state:
         trained = keras.models.load_model(final, compile=False)
-        probs = trained.predict(_as_float_images(holdout.x), batch_size=512, verbose=0)
+        predict = lambda faces: trained.predict(_as_float_images(faces.x), batch_size=512, verbose=0)  # noqa: E731
+        probs = predict(holdout)
+        if recipe.new_set:
+            prior = np.bincount(train.votes.majority(), minlength=len(EMOTIONS)) / len(train)
+            choice = choose_prior_adjustment(probs, holdout.votes.majority(), predict(new_choose), new_choose.y, prior)
+            run.state["prior_shift"] = choice["shift"]
+            run.state["data"]["prior_adjustment"] = {k: v for k, v in choice.items() if k != "shift"}
+            probs = tempered(np.log(np.clip(probs, 1e-12, 1.0)) + np.array(choice["shift"]), 1.0)
         run.state["temperature"] = fit_temperature(probs, np.eye(len(EMOTIONS))[holdout.votes.majority()])
         run.state["data"]["temperature_fitted_on"] = (
             f"{len(holdout)} training images held out of training (seed {recipe.seed}), against the raters' majority "
@@ -222,6 +281,39 @@ def train_face(
         run.save_state()
     return final
 
+
+def choose_prior_adjustment(fer_probs: np.ndarray, fer_majority: np.ndarray, new_probs: np.ndarray,
+                            new_labels: np.ndarray, prior: np.ndarray) -> dict:
+    """The logit adjustment ``alpha * log(prior)`` (Menon et al. 2021) that the deployed model adds.
+
+    Trained with each source's classes balanced, the network answers as if every expression were
+    equally common; ``alpha`` puts back a share of FER2013's prior (1: all of it), trading the rare
+    classes' recall against accuracy on ordinary faces. It is chosen on held-out images only (the
+    FER2013 training images kept out and the new set's ``choose`` part), by the sum of FER+-majority
+    accuracy, FER+-majority macro recall and the new set's macro recall."""
+    from affectlite_convert.evaluate import metrics
+
+    log_prior = np.log(np.clip(prior, 1e-6, 1.0))
+    fer_log, new_log = (np.log(np.clip(p, 1e-12, 1.0)) for p in (fer_probs, new_probs))
+    table = []
+    for alpha in np.round(np.arange(0.0, 1.01, 0.1), 2):
+        fer = metrics(fer_majority, (fer_log + alpha * log_prior).argmax(axis=1), "fer")
+        new = metrics(new_labels, (new_log + alpha * log_prior).argmax(axis=1), "new")
+        table.append({"alpha": float(alpha), "fer_accuracy": round(fer.accuracy, 4),
+                      "fer_macro_recall": round(fer.macro_recall, 4), "new_set_macro_recall": round(new.macro_recall, 4),
+                      "score": round(fer.accuracy + fer.macro_recall + new.macro_recall, 4)})
+    best = max(table, key=lambda row: (row["score"], -row["alpha"]))
+    return {"alpha": best["alpha"], "prior": dict(zip(EMOTIONS, np.round(prior, 4).tolist())),
+            "chosen_by": "the sum of FER+-majority accuracy and macro recall on the held-out FER2013 training images "
+                         "and macro recall on the new set's 'choose' part",
+            "table": table, "shift": (best["alpha"] * log_prior).tolist()}
+
+
+NEW_SET_INFO = {
+    "name": "AffectNet-style 7-class faces (public snapshot quanbk2512/effectnet@b01f889, its train/ split), "
+            "aligned and masked to an oval upstream; not derived from FER2013",
+    "licence": "AffectNet's terms: academic research, non-commercial, no redistribution of the images",
+}
 
 FER2013_INFO = {
     "name": "FER2013 (ICML 2013 representation-learning challenge, Goodfellow et al.)",
@@ -231,11 +323,14 @@ FER2013_INFO = {
 }
 
 
-def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48, temperature: float = 1.0) -> Path:
+def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48, temperature: float = 1.0,
+                          prior_shift: list[float] | None = None) -> Path:
     """Rebuild the trained network with a fixed (size, size, 1) input and copy the weights, so
     that the saved ``.keras`` converts to static batch-1 shapes without extra options. A
     ``temperature`` other than 1 is folded into the softmax layer (its kernel and bias divided by
-    it): the deployed model gives the calibrated probabilities itself, on every runtime."""
+    it): the deployed model gives the calibrated probabilities itself, on every runtime. A
+    ``prior_shift`` (per-class logit offsets, :func:`choose_prior_adjustment`) is added to the
+    bias first."""
     import keras
 
     trained_model = keras.models.load_model(trained, compile=False)
@@ -243,6 +338,8 @@ def export_for_deployment(trained: str | Path, out: str | Path, size: int = 48, 
         trained_model, input_tensors=keras.Input((size, size, 1), name="face")
     )
     model.set_weights(trained_model.get_weights())
+    if prior_shift is not None:
+        shift_logits(model, np.asarray(prior_shift, np.float32))
     fold_temperature(model, temperature)
     out = Path(out)
     tmp = out.with_name(out.stem + ".tmp.keras")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlite.labels import EMOTIONS, LabelSet, reorder_probabilities
-from affectlite.models.card import ModelCard, card_path_for
+from affectlite.models.card import card_for_model, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.edgetpu import EdgeTpuMode, place_model
 from affectlite.runtime.interpreter import make_interpreter
@@ -24,10 +24,7 @@ class ExpressionClassifier:
                  edgetpu: EdgeTpuMode = "off", edgetpu_device: str | None = None):
         model_path = Path(model_path) if model_path else BUNDLED_MODEL
         card_file = card_path_for(model_path)
-        if not card_file.exists():
-            raise ValueError(f"{model_path}: no model card {card_file.name} beside it; convert the model with "
-                             "affectlite-convert, which writes one")
-        self.card = ModelCard.load(card_file)
+        self.card = card_for_model(model_path, "expression model")
         if len(self.card.input.shape) != 4 or self.card.input.color not in ("grayscale", "rgb"):
             raise ValueError(f"{card_file}: not an image model (input {self.card.input.shape}, {self.card.input.color})")
         self.placement = place_model(model_path, edgetpu, edgetpu_device)

@@ -12,7 +12,7 @@ import numpy as np
 
 from affectlite.audio.voice import WindowSpec, speech_windows
 from affectlite.labels import EMOTIONS, reorder_probabilities
-from affectlite.models.card import ModelCard, card_path_for
+from affectlite.models.card import card_for_model, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
 
@@ -41,9 +41,7 @@ class SpeechClassifier:
         self.min_confidence = min_confidence
         model_path = Path(model_path) if model_path else BUNDLED_MODEL
         card_file = card_path_for(model_path)
-        if not card_file.exists():
-            raise ValueError(f"{model_path}: no model card {card_file.name} beside it")
-        self.card = ModelCard.load(card_file)
+        self.card = card_for_model(model_path, "speech model")
         if self.card.input.color != "features":
             raise ValueError(f"{card_file}: not a feature model (input colour {self.card.input.color!r})")
         self._interpreter = make_interpreter(model_path, num_threads)

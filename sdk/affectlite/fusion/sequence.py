@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlite.labels import reorder_probabilities
-from affectlite.models.card import ModelCard, card_path_for
+from affectlite.models.card import card_for_model, card_path_for
 from affectlite.runtime import adapters
 from affectlite.runtime.interpreter import make_interpreter
 
@@ -50,11 +50,7 @@ class SequenceFusion:
     def __init__(self, model_path: str | Path, num_threads: int = 1):
         model_path = BUNDLED_MODEL if str(model_path) == "bundled" else Path(model_path)
         card_file = card_path_for(model_path)
-        if not model_path.exists():
-            raise ValueError(f"{model_path}: no such fusion model")
-        if not card_file.exists():
-            raise ValueError(f"{model_path}: no model card {card_file.name} beside it")
-        self.card = ModelCard.load(card_file)
+        self.card = card_for_model(model_path, "fusion model")
         shape = self.card.input.shape
         if self.card.input.color != "features" or len(shape) != 3 or shape[2] != STEP_FEATURES:
             raise ValueError(f"{card_file}: not a fusion model (input {shape}, expected [1, steps, {STEP_FEATURES}])")

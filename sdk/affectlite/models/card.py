@@ -7,6 +7,7 @@ guesses); the Markdown file is the same content for people. Both are written fro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -125,6 +126,39 @@ class ModelCard:
             tmp.write_text(text)
             tmp.replace(path)
         return json_path, md_path
+
+
+def card_for_model(model_path: str | Path, what: str = "model") -> ModelCard:
+    """The card beside a model file, after checking that the card describes *this* file.
+
+    A model whose bytes were damaged or swapped still loads and still answers - wrongly (2,000
+    flipped bytes in the face model's weights turned the happy sample clip sad) - so every load
+    compares the file's sha256 with the card's; hashing a 1 MB model takes a few milliseconds.
+    An Edge TPU twin (``*_edgetpu.tflite``, compiled on the user's machine) shares its CPU model's
+    card and is not checked against it."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ValueError(f"{model_path}: no such {what} file")
+    card_file = card_path_for(model_path)
+    if not card_file.exists():
+        raise ValueError(f"{model_path}: no model card {card_file.name} beside it; convert the model with "
+                         "affectlite-convert, which writes one")
+    card = ModelCard.load(card_file)
+    if card.sha256 and not model_path.stem.endswith("_edgetpu"):
+        digest = file_sha256(model_path)
+        if digest != card.sha256:
+            raise ValueError(f"{model_path}: its sha256 {digest} is not the one its card {card_file.name} gives "
+                             f"({card.sha256}): the file was changed or damaged after the card was written; copy "
+                             "the model again, or convert it again with affectlite-convert for a matching card")
+    return card
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def card_path_for(model_path: str | Path) -> Path:

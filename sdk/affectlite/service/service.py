@@ -172,6 +172,7 @@ class Service:
             if self.listener is not None:
                 self.listener.close()
             self._capture.stop()
+            self.counters.undelivered = self.sink.pending
             self.sink.close()
             self.recognizer.close()
             self.notifier.close()

@@ -23,6 +23,8 @@ class Counters:
     analysed: int = 0
     skipped: int = 0               # taken from capture but not analysed (rate cap, pause, privacy)
     events: int = 0
+    #: Set when the service stops: messages still waiting for the broker (they go out on the next run).
+    undelivered: int = 0
     latencies_ms: list[float] = field(default_factory=list)   # capture -> results, last stats window
 
 

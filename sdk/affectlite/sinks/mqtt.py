@@ -307,15 +307,17 @@ class MqttSink:
 
     def _unreachable(self) -> None:
         """A connection attempt that got no CONNACK: say why (diagnosed once, then every 20th try,
-        not once a second for hours)."""
-        self.unreachable += 1
-        if self.unreachable == 1 or self.unreachable % 20 == 0:
+        not once a second for hours). The count goes up only once ``last_error`` says why, so that
+        a reader who sees the count sees the reason too."""
+        attempt = self.unreachable + 1
+        if attempt == 1 or attempt % 20 == 0:
             from affectlite.sinks.connection_check import why_unreachable
 
             cause = why_unreachable(self.config) or "no answer"
             self.last_error = f"broker {self.config['host']}:{self.config['port']} unreachable: {cause}"
             log.warning("MQTT %s; retrying with backoff, events wait in %s (%d queued)",
                         self.last_error, self.outbox.path, len(self.outbox))
+        self.unreachable = attempt
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was_connected, self.connected = self.connected, False

@@ -19,11 +19,22 @@ class MediaError(ValueError):
 
 def read_image(path: str | Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB, with EXIF orientation applied (phones store photos sideways)."""
+    return _decode(Path(path), Path(path))
+
+
+def decode_image(data: bytes | bytearray | memoryview, name: str = "image bytes") -> np.ndarray:
+    """An encoded image held in memory (the bytes of a JPEG, PNG, ... file, as an upload or a
+    camera's snapshot gives them) as (H, W, 3) uint8 RGB; ``name`` is what errors call it."""
+    import io
+
+    return _decode(io.BytesIO(bytes(data)), name)
+
+
+def _decode(source, path) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise MediaError(f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
@@ -48,14 +59,19 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def as_rgb(image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from a path, a PIL image or an array (RGB, grayscale or RGBA uint8)."""
+    """(H, W, 3) uint8 RGB from a path, an encoded file's bytes, a PIL image or an array (RGB,
+    grayscale or RGBA uint8)."""
     if isinstance(image, (str, Path)):
         return read_image(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return decode_image(image)
     if hasattr(image, "convert") and hasattr(image, "size"):          # a PIL image
         return np.asarray(image.convert("RGB"))
     array = np.asarray(image)
     if array.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {array.dtype}; scale floats to 0..255 first")
+        hint = "scale floats to 0..255 first" if array.dtype.kind == "f" else \
+            "pass a path, the bytes of an image file, a PIL image or an (H, W, 3) uint8 array"
+        raise ValueError(f"expected a uint8 image, got {array.dtype}; {hint}")
     if array.ndim == 2:
         return np.repeat(array[..., None], 3, axis=2)
     if array.ndim == 3 and array.shape[2] in (3, 4):
