@@ -1,11 +1,20 @@
 """Shared fixtures: real FER2013 images from ../shared and tiny real Keras models.
 
 Session-scoped, because building and converting TensorFlow models costs seconds each.
+
+``../shared`` (or ``$AFFECTLITE_SHARED``) holds the development data sets (FER2013, the speech
+corpora, the CREMA-D clips); it is not distributed with the code. A test that reads it - its own
+code or one of its fixtures names ``SHARED``, ``FACES``, ``CLIPS``, ``RAVDESS`` or ``SPEECH`` - is
+skipped, with the reason, where the folder is absent, so that a contributor without the data
+still gets a passing run of everything else. Under ``CI=1`` nothing is skipped for it: CI has the
+data, and a missing folder there is a failure.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +25,47 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AFFECTLITE_SHARED", ROOT.parent / "shared"))
 FACES = SHARED / "data" / "faces"
+
+
+def _shared_names(module) -> re.Pattern:
+    """``SHARED``, conftest's ``FACES`` and ``CLIPS``, and every module-level path under ``SHARED`` in a
+    test module (``CLIP = SHARED / ...``)."""
+    names = {"SHARED", "FACES", "CLIPS"} | {name for name, value in vars(module).items()
+                          if isinstance(value, Path) and str(value).startswith(str(SHARED))}
+    return re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\b")
+
+
+def _reads_shared(item) -> bool:
+    """Whether the test, one of its fixtures or a helper of its module that they call names the data."""
+    pending = [getattr(item, "function", None)]
+    pending += [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+    seen = set()
+    while pending:
+        function = pending.pop()
+        if function is None or function in seen:
+            continue
+        seen.add(function)
+        module = inspect.getmodule(function)
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if module is not None and _shared_names(module).search(source):
+            return True
+        helpers = vars(module) if module is not None else {}
+        pending += [helpers[name] for name in set(re.findall(r"\b(\w+)\(", source))
+                    if inspect.isfunction(helpers.get(name))]
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if SHARED.is_dir() or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason=f"needs the development data in {SHARED} (see tests/conftest.py; "
+                                   "set AFFECTLITE_SHARED to use another folder)")
+    for item in items:
+        if _reads_shared(item):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,10 @@ def test_bad_files_are_reported_and_the_rest_processed(tmp_path, photo, capsys):
     captured = capsys.readouterr()
     assert code == 1
     rows = records(captured.out)
-    assert [Path(r["file"]).name for r in rows] == ["photo.jpg"]    # the blank image is no error, just no face
+    assert [Path(r["file"]).name for r in rows] == ["photo.jpg", "blank.png"]
+    assert rows[1] == {"schema": 1, "file": str(blank), "frame": 0, "timestamp": None, "face": None, "faces": 0}
+    for row in rows:                                            # the blank image is no error: a record with no face
+        jsonschema.validate(row, SCHEMA)
     errors = captured.err.splitlines()
     assert any("truncated.jpg: not a readable image" in e for e in errors)
     assert any("notes.mp4: not a readable video" in e for e in errors)

@@ -27,7 +27,13 @@ def test_analyze_photo(tmp_path, frame):
     Image.fromarray(frame).save(tmp_path / "photo.png")
     result = run("python_api/analyze_photo.py", tmp_path / "photo.png")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("1 face(s)")
+    assert result.stdout.startswith(f"{tmp_path / 'photo.png'}: 1 face(s)")
+
+
+def test_analyze_photo_without_an_argument_reads_the_sample_photo():
+    result = run("python_api/analyze_photo.py")
+    assert result.returncode == 0, result.stderr
+    assert "1001_DFA_HAP_XX.jpg: 1 face(s)" in result.stdout and "happy" in result.stdout
 
 
 def test_photos_and_video(tmp_path, frame):

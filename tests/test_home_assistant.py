@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from affectlite import config as configuration
-from affectlite.service import Service, cpu_temperature
+from affectlite.service import Service
 from affectlite.sources.memory import MemorySource
 from broker import wait_for
 from conftest import read_frames
@@ -37,6 +37,8 @@ def check_discovery(topic: str, payload: dict) -> dict:
     assert payload["dev"]["ids"] and payload["o"]["name"] and payload["avty_t"]
     for key, component in payload["cmps"].items():
         assert component["p"] in REQUIRED, key
+        if set(component) == {"p"}:                    # removes an entity an earlier configuration had
+            continue
         assert REQUIRED[component["p"]] <= set(component), (key, component)
         assert re.fullmatch(r"[a-zA-Z0-9_-]+", component["uniq_id"])
         if component.get("dev_cla") == "enum":
@@ -87,6 +89,7 @@ def test_every_entity_has_a_retained_value_after_a_restart(broker, tmp_path, hap
     components = check_discovery(topic, json.loads(payload))
     home_assistant.close()
 
+    components = {key: c for key, c in components.items() if set(c) != {"p"}}
     topics = sorted({c["stat_t"] for c in components.values() if "stat_t" in c and c["p"] != "event"})
     fresh = Subscriber(broker.port, topics)                        # subscribes after the restart
     assert wait_for(lambda: all(fresh.on(t) for t in topics), timeout=10), \
@@ -104,8 +107,6 @@ def test_every_entity_has_a_retained_value_after_a_restart(broker, tmp_path, hap
             assert component["min"] <= float(value) <= component["max"], key
         elif component.get("dev_cla") == "enum":
             assert value in component["ops"], (key, value)
-        elif key == "cpu_temperature" and cpu_temperature() is None:
-            assert value == "None"             # Home Assistant's "unknown": this machine has no sensor
         elif "unit_of_meas" in component or "stat_cla" in component:
             float(value)                                           # a number, not "None"
     privacy = components["privacy"]
@@ -116,11 +117,34 @@ def test_every_entity_has_a_retained_value_after_a_restart(broker, tmp_path, hap
 
     # The event entity: each event the device sends renders to an event type Home Assistant knows.
     events = components["events"]
-    alert = {"v": 1, "id": "x", "type": "alert", "time": 1.0, "kind": "negative_share", "track_id": None}
-    for event in (alert, {"v": 1, "id": "y", "type": "face_appeared", "time": 1.0, "track_id": 3}):
-        rendered = json.loads(render(events["val_tpl"], json.dumps(event)))
-        assert rendered["event_type"] in events["evt_typ"]
-    assert rendered["track_id"] == 3
+    alert = {"v": 1, "id": "x", "type": "alert", "time": 1.0, "alert": "negative_share", "track_id": None}
+    rendered = json.loads(render(events["val_tpl"], json.dumps(alert)))
+    assert rendered == {"event_type": "alert", "kind": "negative_share", "track_id": None}
+    rendered = json.loads(render(events["val_tpl"], json.dumps(
+        {"v": 1, "id": "y", "type": "face_appeared", "time": 1.0, "track_id": 3})))
+    assert rendered["event_type"] in events["evt_typ"] and rendered["track_id"] == 3
+
+
+def test_entities_a_configuration_does_not_have_are_removed_not_left_behind():
+    """Home Assistant keeps an entity until a discovery message names its platform alone."""
+    from affectlite.sinks.home_assistant import discovery_payload
+    from affectlite.states import NEGATIVE_VALENCE_MAX_S
+
+    def topic(name):
+        return f"affectlite/hall/{name}"
+
+    without = check_discovery("homeassistant/device/hall/config",
+                              discovery_payload(topic, "hall", text_on=False, has_temperature=False))
+    assert without["caption"] == {"p": "text"} and without["combined_valence"] == {"p": "sensor"}
+    assert without["cpu_temperature"] == {"p": "sensor"}              # no sensor: no "unknown" entity
+    with_text = check_discovery("homeassistant/device/hall/config",
+                                discovery_payload(topic, "hall", text_on=True, has_temperature=True))
+    assert with_text["caption"]["cmd_t"] == "affectlite/hall/set/text"
+    assert with_text["cpu_temperature"]["unit_of_meas"] == "°C"
+    template = with_text["combined_valence"]["val_tpl"]
+    assert render(template, json.dumps({"people": 0})) == "none"      # an optional key missing is no error
+    assert render(template, json.dumps({"combined_valence": {"valence": "positive"}})) == "positive"
+    assert with_text["negative_valence_s"]["max"] == NEGATIVE_VALENCE_MAX_S == 86400   # what the command accepts
 
 
 def test_device_ids_that_home_assistant_would_ignore_are_refused():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,12 +62,39 @@ def test_options_are_checked_when_built():
         EmotionRecognizer(RecognizerOptions(edgetpu="yes"))
 
 
+def _card_for(model: Path, card_source: Path) -> None:
+    """Write ``card_source``'s card beside ``model`` with the model's own hash, as a card made for it."""
+    card = json.loads(card_source.read_text()) | {"sha256": hashlib.sha256(model.read_bytes()).hexdigest()}
+    model.with_suffix(".json").write_text(json.dumps(card))
+
+
 def test_corrupt_model_file(tmp_path):
     bad = tmp_path / "face_expression_int8.tflite"
     bad.write_bytes(b"\x00" * 2000)
-    shutil.copy(BUNDLED_MODEL.with_suffix(".json"), tmp_path)
+    _card_for(bad, BUNDLED_MODEL.with_suffix(".json"))
     with pytest.raises(ValueError, match="not a valid TFLite model"):
         EmotionRecognizer(RecognizerOptions(expression_model=bad))
+
+
+def test_a_model_changed_after_its_card_was_written_is_refused(tmp_path):
+    """2,000 flipped bytes in the weights still load and answer - wrongly; the card's hash catches them."""
+    model = tmp_path / "face_expression_int8.tflite"
+    data = bytearray(BUNDLED_MODEL.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = bytes(b ^ 0xFF for b in data[middle:middle + 2000])
+    model.write_bytes(bytes(data))
+    shutil.copy(BUNDLED_MODEL.with_suffix(".json"), tmp_path)
+    expected = json.loads(BUNDLED_MODEL.with_suffix(".json").read_text())["sha256"]
+    with pytest.raises(ValueError) as caught:
+        EmotionRecognizer(RecognizerOptions(expression_model=model))
+    message = str(caught.value)
+    assert str(model) in message and "face_expression_int8.json" in message
+    assert expected in message and hashlib.sha256(bytes(data)).hexdigest() in message
+
+
+def test_a_model_that_is_not_there_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"nothere.tflite: no such expression model file"):
+        EmotionRecognizer(RecognizerOptions(expression_model=tmp_path / "nothere.tflite"))
 
 
 def test_model_without_a_card(tmp_path):
@@ -78,9 +108,11 @@ def test_card_of_another_model(tmp_path):
     """The detector's card beside the expression model: the shapes disagree, and it says so."""
     model = tmp_path / "face.tflite"
     shutil.copy(BUNDLED_MODEL, model)
-    card = (BUNDLED_MODEL.parent / "face_detection_short_range.json").read_text()
-    (tmp_path / "face.json").write_text(card)
-    with pytest.raises(ValueError, match="does not match its card"):
+    shutil.copy(BUNDLED_MODEL.parent / "face_detection_short_range.json", tmp_path / "face.json")
+    with pytest.raises(ValueError, match="the card belongs to another model"):   # caught by its hash first
+        EmotionRecognizer(RecognizerOptions(expression_model=model))
+    _card_for(model, BUNDLED_MODEL.parent / "face_detection_short_range.json")
+    with pytest.raises(ValueError, match="does not match its card"):             # and by its shapes
         EmotionRecognizer(RecognizerOptions(expression_model=model))
 
 

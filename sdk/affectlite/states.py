@@ -39,6 +39,11 @@ class StateOptions:
     face_timeout_s: float = 1.5
 
 
+#: The longest negative-valence delay a command may set (a day): the command's bound and Home
+#: Assistant's number entity use this one value.
+NEGATIVE_VALENCE_MAX_S = 86400
+
+
 @dataclass
 class AlertOptions:
     negative_valence_s: float = 5.0     # 0 disables

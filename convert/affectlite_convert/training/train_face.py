@@ -287,8 +287,9 @@ def choose_prior_adjustment(fer_probs: np.ndarray, fer_majority: np.ndarray, new
     """The logit adjustment ``alpha * log(prior)`` (Menon et al. 2021) that the deployed model adds.
 
     Trained with each source's classes balanced, the network answers as if every expression were
-    equally common; ``alpha`` puts back a share of FER2013's prior (1: all of it), trading the rare
-    classes' recall against accuracy on ordinary faces. It is chosen on held-out images only (the
+    equally common; ``alpha`` puts back a share of FER2013's prior (1: all of it; below 0 the rare
+    classes are favoured further), trading the rare classes' recall against accuracy on ordinary
+    faces. It is chosen on held-out images only (the
     FER2013 training images kept out and the new set's ``choose`` part), by the sum of FER+-majority
     accuracy, FER+-majority macro recall and the new set's macro recall."""
     from affectlite_convert.evaluate import metrics
@@ -296,7 +297,7 @@ def choose_prior_adjustment(fer_probs: np.ndarray, fer_majority: np.ndarray, new
     log_prior = np.log(np.clip(prior, 1e-6, 1.0))
     fer_log, new_log = (np.log(np.clip(p, 1e-12, 1.0)) for p in (fer_probs, new_probs))
     table = []
-    for alpha in np.round(np.arange(0.0, 1.01, 0.1), 2):
+    for alpha in np.round(np.arange(-0.5, 1.01, 0.1), 2):
         fer = metrics(fer_majority, (fer_log + alpha * log_prior).argmax(axis=1), "fer")
         new = metrics(new_labels, (new_log + alpha * log_prior).argmax(axis=1), "new")
         table.append({"alpha": float(alpha), "fer_accuracy": round(fer.accuracy, 4),

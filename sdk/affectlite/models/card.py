@@ -148,8 +148,9 @@ def card_for_model(model_path: str | Path, what: str = "model") -> ModelCard:
         digest = file_sha256(model_path)
         if digest != card.sha256:
             raise ValueError(f"{model_path}: its sha256 {digest} is not the one its card {card_file.name} gives "
-                             f"({card.sha256}): the file was changed or damaged after the card was written; copy "
-                             "the model again, or convert it again with affectlite-convert for a matching card")
+                             f"({card.sha256}): the card belongs to another model, or the file was changed or "
+                             "damaged after the card was written; copy the model and its card again, or convert it "
+                             "again with affectlite-convert for a matching card")
     return card
 
 

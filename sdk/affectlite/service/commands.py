@@ -11,6 +11,8 @@ import json
 import math
 from typing import Any, Callable
 
+from affectlite.states import NEGATIVE_VALENCE_MAX_S
+
 
 def on_off(text: str) -> bool:
     value = text.strip().lower()
@@ -65,7 +67,7 @@ def handlers(service) -> dict[str, Callable[[str], Any]]:
         return "OFF"
 
     def negative_valence_s(text):
-        alerts.negative_valence_s = number(text, 0, 86400, "negative_valence_s")
+        alerts.negative_valence_s = number(text, 0, NEGATIVE_VALENCE_MAX_S, "negative_valence_s")
         return alerts.negative_valence_s
 
     def negative_share(text):

@@ -20,9 +20,10 @@ back on its command subscription. Until it comes back events stay queued (nothin
 broker that would drop it); if it does not come back within a few seconds the log, the stats and
 the state's ``warnings`` say so, naming the user and the device id, and the check is retried.
 
-Home Assistant discovery goes to ``<discovery_prefix>/device/<device_id>/config`` (one retained
-device message with all its components) and is sent again whenever Home Assistant announces
-itself with ``<discovery_prefix>/status = online``. No image or crop is ever published.
+Home Assistant discovery (:mod:`affectlite.sinks.home_assistant`) goes to
+``<discovery_prefix>/device/<device_id>/config`` (one retained device message with all its
+components) and is sent again whenever Home Assistant announces itself with
+``<discovery_prefix>/status = online``. No image or crop is ever published.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any, Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from affectlite import __version__
+from affectlite.sinks.home_assistant import discovery_payload
 from affectlite.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -381,7 +382,9 @@ class MqttSink:
             self._error_log[command] = (last, quiet + 1)
 
     def _publish_discovery(self) -> None:
-        self.client.publish(self.discovery_topic, _encode(discovery_payload(self, self.labels)), qos=1, retain=True)
+        payload = discovery_payload(self.topic, self.config["device_id"], text_on="text" in self.commands,
+                                    labels=self.labels)
+        self.client.publish(self.discovery_topic, _encode(payload), qos=1, retain=True)
 
 
 def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str]:
@@ -425,81 +428,6 @@ def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str
     finally:
         client.disconnect()
         client.loop_stop()
-
-
-EVENT_TYPES = ("face_appeared", "face_left", "state_changed", "alert")
-
-
-def discovery_payload(sink: MqttSink, labels: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Home Assistant device-based discovery: one device and its entities.
-
-    Every state topic referenced here receives a retained value from the service (state and the
-    settings) or a periodic one (stats), so no entity stays ``unknown`` after a restart."""
-    from affectlite.labels import EMOTIONS
-
-    labels = labels or EMOTIONS
-    device = sink.config["device_id"]
-    uid = f"affectlite_{device}"
-    state, stats = sink.topic("state"), sink.topic("stats")
-
-    def sensor(name, template, topic=state, **extra):
-        return {"p": "sensor", "name": name, "stat_t": topic, "val_tpl": template, **extra}
-
-    def switch(name, setting, icon):
-        return {"p": "switch", "name": name, "cmd_t": sink.topic(f"set/{setting}"), "stat_t": sink.topic(f"{setting}/state"),
-                "val_tpl": "{{ value_json.value }}", "pl_on": "ON", "pl_off": "OFF", "stat_on": "ON", "stat_off": "OFF",
-                "ic": icon}
-
-    def number(name, setting, maximum, step, unit=None):
-        return {"p": "number", "name": name, "cmd_t": sink.topic(f"set/{setting}"), "stat_t": sink.topic(f"{setting}/state"),
-                "val_tpl": "{{ value_json.value }}", "min": 0, "max": maximum, "step": step, "mode": "box",
-                "ent_cat": "config", **({"unit_of_meas": unit} if unit else {})}
-
-    diagnostic = {"ent_cat": "diagnostic"}
-    components = {
-        "people": sensor("People in view", "{{ value_json.people }}", stat_cla="measurement"),
-        "emotion": sensor("Dominant emotion", "{{ value_json.dominant_emotion or 'none' }}", dev_cla="enum",
-                          ops=[*labels, "none"], ic="mdi:emoticon-outline"),
-        "valence": sensor("Valence", "{{ value_json.valence or 'none' }}", dev_cla="enum",
-                          ops=["positive", "neutral", "negative", "none"], ic="mdi:emoticon-neutral-outline"),
-        "alert": {"p": "binary_sensor", "name": "Alert", "stat_t": state,
-                  "val_tpl": "{{ 'ON' if value_json.alert_active else 'OFF' }}", "dev_cla": "problem"},
-        "events": {"p": "event", "name": "Events", "stat_t": sink.topic("events"), "evt_typ": list(EVENT_TYPES),
-                   "val_tpl": "{{ {'event_type': value_json.type, 'kind': value_json.get('kind'), "
-                              "'track_id': value_json.get('track_id')} | to_json }}", "ic": "mdi:bell-ring-outline"},
-        "privacy": switch("Privacy mode", "privacy", "mdi:eye-off"),
-        "paused": switch("Paused", "paused", "mdi:pause"),
-        "negative_valence_s": number("Negative valence alert after", "negative_valence_s", 3600, 1, "s"),
-        "negative_share": number("Negative share alert at", "negative_share", 1, 0.05),
-        "fps": sensor("Analysed frames per second", "{{ value_json.inference_fps }}", topic=stats,
-                      unit_of_meas="fps", stat_cla="measurement", **diagnostic),
-        "latency_p95": sensor("Latency p95", "{{ value_json.latency_ms.p95 if value_json.latency_ms else none }}",
-                              topic=stats, unit_of_meas="ms", dev_cla="duration", stat_cla="measurement", **diagnostic),
-        "dropped_frames": sensor("Dropped frames", "{{ value_json.dropped_frames }}", topic=stats,
-                                 stat_cla="total_increasing", **diagnostic),
-        "queued_messages": sensor("Queued messages", "{{ value_json.queued_messages }}", topic=stats,
-                                  stat_cla="measurement", **diagnostic),
-        "cpu_temperature": sensor("CPU temperature", "{{ value_json.cpu_temp_c }}", topic=stats, unit_of_meas="°C",
-                                  dev_cla="temperature", stat_cla="measurement", **diagnostic),
-        "connected": {"p": "binary_sensor", "name": "Broker connection", "stat_t": stats,
-                      "val_tpl": "{{ 'ON' if value_json.connected else 'OFF' }}", "dev_cla": "connectivity",
-                      **diagnostic},
-    }
-    if "text" in sink.commands:            # the text stream is on: captions from a dashboard
-        components["caption"] = {"p": "text", "name": "Caption", "cmd_t": sink.topic("set/text"), "max": 255,
-                                 "ic": "mdi:closed-caption-outline"}
-        components["combined_valence"] = sensor(
-            "Valence with captions", "{{ value_json.combined_valence.valence if value_json.combined_valence else 'none' }}",
-            dev_cla="enum", ops=["positive", "neutral", "negative", "none"], ic="mdi:scale-balance")
-    for key, component in components.items():
-        component["uniq_id"] = f"{uid}_{key}"
-    return {
-        "dev": {"ids": [uid], "name": f"affectlite {device}", "mf": "affectlite", "mdl": "affectlite", "sw": __version__},
-        "o": {"name": "affectlite", "sw": __version__},
-        "avty_t": sink.topic("availability"),
-        "qos": 1,
-        "cmps": components,
-    }
 
 
 def _encode(payload: dict[str, Any]) -> bytes:

@@ -1,0 +1,1 @@
+"""One module per `affectlite-convert` command: its parser (``add_to``) beside what it does (``run``)."""
