@@ -20,7 +20,7 @@ ETC=/etc/affectlite
 STATE=/var/lib/affectlite
 USER_NAME=affectlite
 TARGET=""
-PACKAGE="$REPO"            # what pip installs: this checkout by default, or e.g. "affectlite==0.1.0"
+PACKAGE="$REPO"            # what pip installs: this checkout by default, or a built wheel (dist/affectlite-*.whl)
 EDGETPU_MODEL=""
 LIBEDGETPU_DEB=""
 BROKER=0

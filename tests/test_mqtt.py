@@ -249,10 +249,11 @@ def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
     discovery = json.loads(watcher.on("homeassistant/device/kiosk1/config")[0])
     assert discovery["avty_t"] == "affectlite/kiosk1/availability"
     assert discovery["dev"]["ids"] == ["affectlite_kiosk1"]
-    assert {c["p"] for c in discovery["cmps"].values()} == {"sensor", "binary_sensor", "switch", "number", "event"}
-    assert all(c["uniq_id"].startswith("affectlite_kiosk1_") for c in discovery["cmps"].values())
+    entities = {key: c for key, c in discovery["cmps"].items() if set(c) != {"p"}}
+    assert {c["p"] for c in entities.values()} == {"sensor", "binary_sensor", "switch", "number", "event"}
+    assert all(c["uniq_id"].startswith("affectlite_kiosk1_") for c in entities.values())
     assert discovery["cmps"]["privacy"]["cmd_t"] == "affectlite/kiosk1/set/privacy"
-    assert "caption" not in discovery["cmps"]                      # the text stream is off here
+    assert discovery["cmps"]["caption"] == {"p": "text"}           # the text stream is off here: removed
 
     home_assistant = paho.Client(CallbackAPIVersion.VERSION2)
     home_assistant.connect("127.0.0.1", broker.port)
