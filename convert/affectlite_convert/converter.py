@@ -23,6 +23,8 @@ from affectlite.runtime.interpreter import make_interpreter
 from affectlite_convert.data.faces import DataError
 from affectlite_convert.data.images import load_images_resized, to_model_input
 from affectlite_convert.keras_io import LoadedModel, load_model
+from affectlite_convert.portable import portable_path
+from affectlite_convert.scope import scope_for
 from affectlite_convert.tflite_metadata import add_metadata
 
 Quantization = Literal["float32", "dynamic", "int8"]
@@ -52,6 +54,10 @@ class ConvertOptions:
     #: Feature models trained on clamped windows (``train speech --dynamic-range-db``): written
     #: to the card, from which the device computes the same windows.
     dynamic_range_db: float | None = None
+    #: What the model is for (default: the task's text in :mod:`affectlite_convert.scope`), and
+    #: limitations to add to the task's own.
+    intended_use: str = ""
+    limitations: list[str] = field(default_factory=list)
 
 
 #: Layers that mean "give me raw pixels": the model scales or normalises them itself.
@@ -226,6 +232,7 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
 
     in_scale, in_zero = quant(inp)
     out_scale, out_zero = quant(outp)
+    intended_use, out_of_scope, limitations = scope_for(options.task)
     return ModelCard(
         name=options.name or out.stem,
         task=options.task,
@@ -249,9 +256,12 @@ def _card(content: bytes, out: Path, model: LoadedModel, options: ConvertOptions
         converter={
             "tensorflow": __import__("tensorflow").__version__,
             "loaded_with": model.library,
-            "calibration": str(calibration_source) if calibration_source else None,
+            "calibration": portable_path(calibration_source) if calibration_source else None,
         },
         notes=list(options.notes),
+        intended_use=options.intended_use or intended_use,
+        out_of_scope=out_of_scope,
+        limitations=limitations + list(options.limitations),
     )
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from affectlite_convert.commands._common import pair, shape, valence_pairs, label_list
+from affectlite_convert.portable import portable
 
 
 def add_to(parent, add) -> None:
@@ -35,6 +36,10 @@ def add_to(parent, add) -> None:
     conv.add_argument("--name", help="model name for the card")
     conv.add_argument("--task", default="facial-expression")
     conv.add_argument("--note", action="append", default=[], help="a line for the card's notes (repeatable)")
+    conv.add_argument("--intended-use", default="",
+                      help="what the model is for, for the card (default: the task's text; a custom task: none)")
+    conv.add_argument("--limitation", action="append", default=[],
+                      help="a limitation for the card, beside the task's own (repeatable)")
     conv.add_argument("--training-info", type=Path,
                       help="JSON file (or a training run folder) describing the training data for the card")
     conv.set_defaults(handler=run)
@@ -57,12 +62,13 @@ def run(args) -> int:
 
     if args.quant != "int8" and args.calibration is not None:
         raise ValueError("--calibration applies to --quant int8 only")
-    training = _training_info(args.training_info)
+    training = portable(_training_info(args.training_info))
     options = ConvertOptions(
         quant=args.quant, io_type=args.io_type, input_shape=args.input_shape, value_range=args.input_range,
         labels=args.labels or list(EMOTIONS), valence=args.valence, calibration_samples=args.calibration_samples,
         input_kind=args.input_kind,
         name=args.name, task=args.task, training_data=training, notes=args.note,
+        intended_use=args.intended_use, limitations=args.limitation,
         # a speech run's windows travel with its model: the device computes them from the card
         dynamic_range_db=training.get("recipe", {}).get("dynamic_range_db"),
     )

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from affectlite_convert.commands._common import PROG, pair, label_list
+from affectlite_convert.portable import portable
 
 
 def add_to(parent, add) -> None:
@@ -104,7 +105,7 @@ def run(args) -> int:
         print(f"{result.model} - {base.model}: accuracy {100 * (result.accuracy - base.accuracy):+.2f} points, "
               f"macro recall {100 * (result.macro_recall - base.macro_recall):+.2f} points")
     if args.record:
-        command = " ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]])
+        command = portable(" ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]]))
         for path, result in zip(args.models, results):
             card_file = card_path_for(path)
             if path.suffix != ".tflite" or not card_file.exists():
@@ -139,7 +140,8 @@ def _evaluate_speech_corpora(args) -> int:
         card_file = card_path_for(path)
         if args.record and path.suffix == ".tflite" and card_file.exists():
             card = ModelCard.load(card_file)
-            card.metrics["speech_corpora"] = table | {"command": " ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]])}
+            card.metrics["speech_corpora"] = table | {
+                "command": portable(" ".join([PROG] + [shlex.quote(a) for a in sys.argv[1:]]))}
             rows = table["corpora"]
             card.metrics["reliability"] = {
                 "value": round(sum(r["accuracy"] for r in rows.values()) / len(rows), 4),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,13 @@ class ModelCard:
     #: Each label's valence (positive, negative, neutral) where it is not one of the seven
     #: emotions' (affectlite.labels.VALENCE) or should differ; a label given none is neutral.
     valence: dict[str, str] = field(default_factory=dict)
+    #: What the model is for, what it must not be used for, and what it gets wrong: read before
+    #: deploying it (written by the toolchain per task, see affectlite_convert.scope).
+    intended_use: str = ""
+    out_of_scope: list[str] = field(default_factory=list)
+    limitations: list[str] = field(default_factory=list)
+    #: Earlier versions of this model and their headline figures, newest first.
+    history: list[dict[str, Any]] = field(default_factory=list)
     card_version: int = CARD_VERSION
 
     # -- files -------------------------------------------------------------------------------
@@ -79,42 +87,59 @@ class ModelCard:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, width: int = 100) -> str:
+        """The card for people: lists wrapped at ``width``, per-class recall as tables."""
         q = self.input
+        bullet = lambda text: textwrap.fill(str(text), width, initial_indent="- ", subsequent_indent="  ")  # noqa: E731
         lines = [
             f"# Model card: {self.name}",
             "",
-            f"- Task: {self.task}",
-            f"- File: `{self.file}` (sha256 `{self.sha256}`)",
-            f"- Quantization: {self.quantization}",
-            f"- Labels, in output order: {', '.join(self.labels)}",
+            bullet(f"Task: {self.task}"),
+            bullet(f"File: `{self.file}` (sha256 `{self.sha256}`)"),
+            bullet(f"Quantization: {self.quantization}"),
+            bullet(f"Labels, in output order: {', '.join(self.labels)}"),
         ]
         if self.valence:
-            lines.append(f"- Valence: {', '.join(f'{k} {v}' for k, v in self.valence.items())}")
+            lines.append(bullet(f"Valence: {', '.join(f'{k} {v}' for k, v in self.valence.items())}"))
+        if self.intended_use:
+            lines += ["", "## Intended use", "", textwrap.fill(self.intended_use, width)]
+        if self.out_of_scope:
+            lines += ["", "## Out of scope"] + [bullet(item) for item in self.out_of_scope]
+        if self.limitations:
+            lines += ["", "## Limitations"] + [bullet(item) for item in self.limitations]
         lines += [
             "",
             "## Input",
-            f"- Tensor: shape {q.shape}, {q.dtype}, {q.color}",
-            f"- Values: floats in [{q.value_range[0]}, {q.value_range[1]}]"
-            + (f", quantized as q = round(v / {q.scale:.8g}) + {q.zero_point}" if q.scale else ""),
+            bullet(f"Tensor: shape {q.shape}, {q.dtype}, {q.color}"),
+            bullet(f"Values: floats in [{q.value_range[0]}, {q.value_range[1]}]"
+                   + (f", quantized as q = round(v / {q.scale:.8g}) + {q.zero_point}" if q.scale else "")),
         ]
         if q.dynamic_range_db is not None:
-            lines.append(f"- Feature windows clamped at {q.dynamic_range_db:g} dB below their loudest value before "
-                         "normalising (affectlite.audio.voice.WindowSpec.dynamic_range_db)")
+            lines.append(bullet(f"Feature windows clamped at {q.dynamic_range_db:g} dB below their loudest value "
+                                "before normalising (affectlite.audio.voice.WindowSpec.dynamic_range_db)"))
         lines += [
             "",
             "## Output",
-            f"- Tensor: shape {self.output.shape}, {self.output.dtype}, {self.output.kind}"
-            + (f"; v = (q - {self.output.zero_point}) * {self.output.scale:.8g}" if self.output.scale else ""),
+            bullet(f"Tensor: shape {self.output.shape}, {self.output.dtype}, {self.output.kind}"
+                   + (f"; v = (q - {self.output.zero_point}) * {self.output.scale:.8g}" if self.output.scale else "")),
         ]
-        if self.training_data:
-            lines += ["", "## Training data"] + [f"- {k}: {_fmt(v)}" for k, v in self.training_data.items()]
         if self.metrics:
-            lines += ["", "## Metrics"] + [f"- {k}: {_fmt(v)}" for k, v in self.metrics.items()]
+            recall_rows = _recall_rows(self.metrics)
+            if recall_rows:
+                lines += ["", "## Per-class recall", "", "| data | n | accuracy | macro recall | "
+                          + " | ".join(self.labels) + " |", "|---|---|---|---|" + "---|" * len(self.labels)]
+                lines += [f"| {name} | {row['n']} | {100 * row['accuracy']:.1f} % | {100 * row['macro_recall']:.1f} % | "
+                          + " | ".join(f"{100 * row['per_class_recall'].get(k, float('nan')):.1f}" for k in self.labels)
+                          + " |" for name, row in recall_rows]
+            lines += ["", "## Metrics"] + [bullet(f"{k}: {_fmt(v)}") for k, v in self.metrics.items()]
+        if self.history:
+            lines += ["", "## Earlier versions"] + [bullet(_fmt(entry)) for entry in self.history]
+        if self.training_data:
+            lines += ["", "## Training data"] + [bullet(f"{k}: {_fmt(v)}") for k, v in self.training_data.items()]
         if self.converter:
-            lines += ["", "## Conversion"] + [f"- {k}: {_fmt(v)}" for k, v in self.converter.items()]
+            lines += ["", "## Conversion"] + [bullet(f"{k}: {_fmt(v)}") for k, v in self.converter.items()]
         if self.notes:
-            lines += ["", "## Notes"] + [f"- {n}" for n in self.notes]
+            lines += ["", "## Notes"] + [bullet(n) for n in self.notes]
         return "\n".join(lines) + "\n"
 
     def write(self, json_path: str | Path) -> tuple[Path, Path]:
@@ -167,6 +192,17 @@ def card_path_for(model_path: str | Path) -> Path:
     model_path = Path(model_path)
     stem = model_path.stem.removesuffix("_edgetpu")
     return model_path.with_name(stem + ".json")
+
+
+def _recall_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, figures) for each measured data set with per-class recall, and its FER+-majority part."""
+    rows = []
+    for name, entry in metrics.items():
+        if isinstance(entry, dict) and isinstance(entry.get("per_class_recall"), dict):
+            rows.append((name, entry))
+            if isinstance(entry.get("ferplus_majority"), dict):
+                rows.append((f"{name}, FER+ raters' majority", entry["ferplus_majority"]))
+    return rows
 
 
 def _fmt(value: Any) -> str:
