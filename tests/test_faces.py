@@ -214,8 +214,13 @@ def test_following_between_detections_finds_a_moving_face_and_ends_a_track_that_
         every = EmotionRecognizer(RecognizerOptions(detect_every=1))
         baseline = [every.analyze_image(f) for f in frames[:48]]
         every.close()
-        same = sum(a[0].emotion == b[0].emotion for a, b in zip(per_frame[:48], baseline))
-        assert same >= 0.8 * 48
+        # Where analysing every frame afresh gives a clear answer (its top two at least 0.2 apart),
+        # following gives the same one; near ties may go either way on any path.
+        clear = [(a, b) for a, b in zip(per_frame[:48], baseline)
+                 if np.diff(sorted(b[0].probabilities.values())[-2:])[0] >= 0.2]
+        assert len(clear) >= 10
+        same = sum(a[0].emotion == b[0].emotion for a, b in clear)
+        assert same >= 0.8 * len(clear), (same, len(clear))
 
 
 def test_a_followed_face_that_vanishes_is_detected_again_at_once(frame, sad_clip):
