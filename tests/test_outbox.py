@@ -80,6 +80,76 @@ def test_a_full_disk_holds_messages_in_memory_and_loses_none_within_the_bound(tm
         box.close()
 
 
+def fill_the_disk(mount: Path) -> Path:
+    """Write a file until the filesystem refuses another byte."""
+    filler = mount / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_the_broker_back_while_the_disk_is_still_full_keeps_the_counts_true(tmp_path):
+    """Deliveries while the disk refuses even deletions: the queued count is read from the
+    database, never a tally that half-failed deletions skew (it went negative and the service
+    died of it), and every message is delivered once or counted as dropped."""
+    with small_filesystem(tmp_path) as mount:
+        if mount is None:
+            pytest.skip("mounting a small tmpfs is not permitted here (needs root)")
+        (mount / "other.bin").write_bytes(b"\0" * (1400 << 10))
+        box = Outbox(mount / "outbox.sqlite3", max_messages=100000, memory_max=500)
+        fill(box, 3000)                                     # broker down: the disk fills, memory holds the rest
+        fill_the_disk(mount)                                # and then not a byte more
+        assert box.disk_error is not None and box.in_memory > 0
+        delivered, made = [], 3000
+
+        def deliver_a_round():
+            for message in box.pending(limit=150):
+                delivered.append(int(message.payload[len(PAYLOAD):]))
+                box.remove(message.id)                      # the broker's PUBACK
+
+        while made < 3500:
+            deliver_a_round()
+            fill(box, 5, start=made)                        # the service keeps making events
+            made += 5
+            assert len(box) == len(numbers(box)) >= 0       # what is counted is what is there
+        while len(box):
+            deliver_a_round()
+        assert len(box) == 0 and len(delivered) == len(set(delivered))
+        assert len(delivered) + box.dropped == made         # each delivered once, or counted as dropped
+        box.close()
+
+
+def test_a_restart_on_a_full_disk_keeps_the_queue_and_sends_it_when_space_returns(tmp_path, caplog):
+    """A full disk at start is no damage: the healthy queue is not moved aside, new messages wait in
+    memory, and once there is room the file is opened again and nothing queued is left behind."""
+    with small_filesystem(tmp_path) as mount:
+        if mount is None:
+            pytest.skip("mounting a small tmpfs is not permitted here (needs root)")
+        box = Outbox(mount / "outbox.sqlite3")
+        fill(box, 200)                                      # queued while the broker was away
+        box.close()                                         # the service stops (a power cut, an update)
+        filler = fill_the_disk(mount)
+
+        restarted = Outbox(mount / "outbox.sqlite3", reopen_every_s=0.0)
+        assert restarted.moved_aside is None and not list(mount.glob("*.damaged-*"))
+        fill(restarted, 50, start=1000)                     # the service runs on: new events
+        assert restarted.disk_error is not None
+        assert any("the file is kept" in w for w in restarted.warnings()), restarted.warnings()
+        assert "cannot be opened" in caplog.text and "left as it is" in caplog.text
+        assert len(restarted) >= 50
+
+        filler.unlink()                                     # space returns
+        queued = numbers(restarted)
+        assert queued == list(range(200)) + list(range(1000, 1050))   # all of it, the old ones first
+        assert restarted.disk_error is None and len(restarted) == 250
+        restarted.close()
+
+
 def run_under_file_size_limit(tmp_path: Path) -> None:
     """Where mounting is not permitted: the same in a child process whose files may not grow
     past 2 MB (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes fail with EFBIG)."""

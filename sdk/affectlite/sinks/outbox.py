@@ -14,6 +14,14 @@ and reported in the stats and the state's ``warnings``):
   (``journal_size_limit``), so the queue's files stay within the messages' own size plus ~1 MiB.
 - A damaged file (a power cut mid-write on an SD card) is found at open (``PRAGMA
   quick_check``), moved aside as ``<name>.damaged-<time>`` for inspection, and a new queue starts.
+  Only damage does that: a file that cannot be opened because the disk is full, it is locked or
+  an I/O error occurs is left alone; the queue starts in memory, says so, and opens the file
+  again every few seconds, after which its messages are sent as well (after the newer ones held
+  in memory meanwhile: nothing is left behind, but those two groups arrive out of order).
+
+The count of queued messages is read from the database (less the delivered rows whose deletion
+the disk refused) plus what is held in memory: never a running tally that a half-failed
+operation could skew.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 WAL_LIMIT_BYTES = 1 << 20
+#: How often a queue file that could not be opened (full disk, locked) is tried again.
+REOPEN_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,15 @@ class Message:
 
 
 class Outbox:
-    def __init__(self, path: str | Path, max_messages: int = 10000, memory_max: int = 1000):
+    def __init__(self, path: str | Path, max_messages: int = 10000, memory_max: int = 1000,
+                 reopen_every_s: float = REOPEN_EVERY_S):
         if max_messages < 1 or memory_max < 1:
             raise ValueError(f"max_messages and memory_max must be >= 1, got {max_messages}, {memory_max}")
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
         self.memory_max = memory_max
+        self.reopen_every_s = reopen_every_s
         self.dropped = 0                     # evicted at max_messages, or from memory at memory_max
         self.disk_error: str | None = None   # why messages are held in memory now (None: all on disk)
         self.moved_aside: Path | None = None  # where a damaged queue file went at open
@@ -63,20 +75,46 @@ class Outbox:
         self._gone: set[int] = set()
         self._dropped_logged_at = float("-inf")
         self._lock = threading.Lock()
-        self._db = self._open()
+        self._reopen_at = 0.0
+        self._on_disk = 0                    # the last count read from the file
+        self._db: sqlite3.Connection | None = self._open()
 
     # -- opening ------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection | None:
+        """The database, or None while the file cannot be opened for a reason that is not damage."""
         try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
+            db = self._connect()
+        except sqlite3.OperationalError as exc:          # disk full, locked, I/O: the file may be fine
+            self._cannot_open(exc)
+            return None
+        except sqlite3.DatabaseError as exc:             # not a database, malformed, failed integrity check
             self.moved_aside = self._move_aside()
             log.error("message queue %s was damaged (%s): moved aside to %s, starting a new one", self.path, exc,
                       self.moved_aside)
             try:
-                return self._connect()
+                db = self._connect()
+            except sqlite3.OperationalError as again:
+                self._cannot_open(again)
+                return None
             except sqlite3.DatabaseError as again:
                 raise RuntimeError(f"{self.path}: cannot open the message queue ({again})") from again
+        if self.disk_error is not None and self.disk_error.startswith("cannot open"):
+            log.warning("message queue %s: opened; its messages are queued again", self.path)
+            self.disk_error = None
+        self._on_disk = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        return db
+
+    def _cannot_open(self, exc: Exception) -> None:
+        if self.disk_error is None or not self.disk_error.startswith("cannot open"):
+            log.warning("message queue %s cannot be opened (%s): left as it is; holding up to %d new messages in "
+                        "memory and trying the file again every %g s", self.path, exc, self.memory_max,
+                        self.reopen_every_s)
+        self.disk_error = f"cannot open {self.path.name}: {exc}"
+        self._reopen_at = time.monotonic() + self.reopen_every_s
+
+    def _ensure_db(self) -> None:
+        if self._db is None and time.monotonic() >= self._reopen_at:
+            self._db = self._open()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
@@ -108,6 +146,7 @@ class Outbox:
     # -- the queue ----------------------------------------------------------------------------
     def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         with self._lock:
+            self._ensure_db()
             self._delete_gone()
             message = Message(self._next_memory_id, topic, payload, qos, retain)
             self._next_memory_id -= 1
@@ -126,6 +165,8 @@ class Outbox:
     def _flush_memory(self) -> None:
         """Move messages held in memory to disk, oldest first, while the disk takes them: the
         disk's rows always come before the memory's in delivery order."""
+        if self._db is None:
+            return
         while self._memory:
             first_id, message = next(iter(self._memory.items()))
             try:
@@ -161,13 +202,16 @@ class Outbox:
         """Oldest first (disk, then memory), skipping ids already handed to the client (also under
         the id they had in memory before the disk took them)."""
         with self._lock:
+            self._ensure_db()
+            self._flush_memory()
             exclude = set(exclude) | {self._flushed[i] for i in exclude if i in self._flushed} | self._gone
+            rows = []
             try:
-                rows = self._db.execute("SELECT id, topic, payload, qos, retain FROM outbox ORDER BY id LIMIT ?",
-                                        (limit + len(exclude),)).fetchall()
+                if self._db is not None:
+                    rows = self._db.execute("SELECT id, topic, payload, qos, retain FROM outbox ORDER BY id LIMIT ?",
+                                            (limit + len(exclude),)).fetchall()
             except sqlite3.OperationalError as exc:
                 log.warning("message queue %s: cannot read (%s)", self.path, exc)
-                rows = []
             found = [Message(r[0], r[1], bytes(r[2]), r[3], bool(r[4])) for r in rows if r[0] not in exclude]
             found += [m for m in self._memory.values() if m.id not in exclude]
         return found[:limit]
@@ -178,12 +222,14 @@ class Outbox:
                 if self._memory.pop(message_id, None) is not None:
                     return
                 message_id = self._flushed.pop(message_id, 0)
+                if message_id == 0:                      # acknowledged twice: already gone
+                    return
             self._gone.add(message_id)
             self._delete_gone()
             self._flush_memory()
 
     def _delete_gone(self) -> None:
-        if not self._gone:
+        if not self._gone or self._db is None:
             return
         try:
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in self._gone])
@@ -201,11 +247,21 @@ class Outbox:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
     def __len__(self) -> int:
+        """Messages not yet delivered: the file's rows (less those delivered whose deletion the
+        disk refused, counted by the database itself) plus those held in memory."""
         with self._lock:
-            try:
-                return self._count() - len(self._gone) + len(self._memory)
-            except sqlite3.OperationalError:
-                return len(self._memory)
+            if self._db is not None:
+                try:
+                    rows = self._count()
+                    gone = list(self._gone)
+                    if gone:
+                        marks = ",".join("?" * len(gone))
+                        rows -= int(self._db.execute(f"SELECT COUNT(*) FROM outbox WHERE id IN ({marks})",
+                                                     gone).fetchone()[0])
+                    self._on_disk = rows
+                except sqlite3.OperationalError:
+                    pass                                 # unreadable for now: the last count read
+            return self._on_disk + len(self._memory)
 
     @property
     def in_memory(self) -> int:
@@ -214,7 +270,11 @@ class Outbox:
     def warnings(self) -> list[str]:
         """What a person should know about delivery now (for the state's ``warnings``)."""
         found = []
-        if self.disk_error is not None:
+        if self.disk_error is not None and self._db is None:
+            found.append(f"message queue: {self.disk_error} (disk full, locked or unreadable; the file is kept and "
+                         f"tried again every {self.reopen_every_s:g} s); {len(self._memory)} new message(s) held in memory "
+                         f"(at most {self.memory_max})")
+        elif self.disk_error is not None:
             found.append(f"message queue: disk full or unwritable under {self.path.parent} ({self.disk_error}); "
                          f"{len(self._memory)} message(s) held in memory (at most {self.memory_max})")
         if self.dropped:
@@ -226,4 +286,5 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
