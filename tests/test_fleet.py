@@ -96,6 +96,66 @@ def test_a_killed_fleet_loses_nothing_and_doubles_nothing(broker, tmp_path):
         device.close()
 
 
+def test_one_bad_message_does_not_stop_the_history(broker, tmp_path, caplog):
+    """Malformed events between good ones, as any device allowed to write its topics can send: each
+    is counted, logged (once a minute per device) and acknowledged; every good event is stored
+    exactly once, and a restarted watcher gets none of the bad ones again."""
+    import math
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from affectlite.fleet.watch import BrokerOptions, FleetWatcher
+
+    bad = [
+        event(900) | {"time": "abc"}, event(901) | {"time": math.nan}, event(902) | {"time": None},
+        event(903) | {"id": "not-an-id"}, event(904) | {"track_id": "x"}, event(905, "explosion"),
+        event(906) | {"alert": "x" * 1000}, [1, 2, 3], "a string", {"deep": [[[[[[[[1]]]]]]]]},
+    ]
+    device = paho.Client(CallbackAPIVersion.VERSION2)
+    device.connect("127.0.0.1", broker.port)
+    device.loop_start()
+    store = open_store(tmp_path / "fleet.sqlite3")
+    options = BrokerOptions(port=broker.port, client_id="fleet-bad")
+    watcher = FleetWatcher(options, store, out=io.StringIO(), live_table=False, flush_every_s=0.1)
+    runner = threading.Thread(target=watcher.run, kwargs={"duration": 30})
+    runner.start()
+    try:
+        assert watcher.connected.wait(10)
+        wait_for(lambda: False, timeout=0.5)                       # subscribed
+        good = 0
+        for n, payload in enumerate(bad):
+            for _ in range(2):
+                good += 1
+                device.publish("affectlite/lobby/events", json.dumps(event(good)), qos=1).wait_for_publish(5)
+            device.publish("affectlite/lobby/events", json.dumps(payload), qos=1).wait_for_publish(5)
+        device.publish("affectlite/lobby/events", b"\xff\xfe not json", qos=1).wait_for_publish(5)
+        device.publish("affectlite/lobby/events", b"{" * 100_000, qos=1).wait_for_publish(5)
+        device.publish("affectlite/lobby/state", json.dumps({"v": 1, "time": 1_790_000_000.0, "people": "many"}),
+                       qos=1).wait_for_publish(5)
+        device.publish("affectlite/lobby/events", json.dumps(event(good + 1)), qos=1).wait_for_publish(5)
+        good += 1
+        assert wait_for(lambda: store.count("events") == good, timeout=20), store.count("events")
+        assert wait_for(lambda: watcher.view.devices[("", "lobby")].rejected == len(bad) + 3, timeout=10)
+        assert runner.is_alive()                                   # the watcher goes on
+    finally:
+        watcher.stop()
+        runner.join(timeout=20)
+    ids = [row[0] for row in store.query("SELECT track_id FROM events ORDER BY time")]
+    assert ids == list(range(1, good + 1))                         # each good one once, in order
+    assert caplog.text.count("malformed") == 1 and "from lobby ignored" in caplog.text   # once a minute
+
+    again = FleetWatcher(options, store, out=io.StringIO(), live_table=False, flush_every_s=0.1)
+    rerun = threading.Thread(target=again.run, kwargs={"duration": 3})
+    rerun.start()
+    rerun.join(timeout=20)
+    assert ("", "lobby") not in again.view.devices or again.view.devices[("", "lobby")].rejected == 0
+    assert store.count("events") == good
+    store.close()
+    device.loop_stop()
+    device.disconnect()
+
+
 def test_report_command_and_offline_periods(tmp_path, capsys):
     from affectlite.cli import main
 

@@ -338,11 +338,13 @@ def _doctor(args) -> int:
 
 def _fleet(args) -> int:
     import csv
+    import logging
     import os
     import signal
 
     from affectlite.fleet.store import open_store
 
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = open_store(args.db)
     try:
         if args.fleet_command == "report":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from affectlite.fleet.checks import MAX_PAYLOAD_BYTES, problem
 from affectlite.fleet.topics import Route
 
 SCHEMA = (
@@ -41,23 +42,26 @@ class FleetStore:
     _last_state: dict[tuple[str, str], str] = field(default_factory=dict)
     stored_events: int = 0
 
-    def add(self, route: Route, payload: bytes, received: float) -> None:
-        """One message as it arrived (malformed JSON payloads are skipped: the device's schema
-        check is not ours to repeat)."""
+    def add(self, route: Route, payload: bytes, received: float) -> str | None:
+        """One message as it arrived; returns why it was not stored (:mod:`affectlite.fleet.checks`),
+        or None when it was buffered (or is an event stored already)."""
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES // 1024} KiB a message may have"
         if route.kind == "availability":
             online = payload.decode(errors="replace").strip() == "online"
             self.pending.append(("availability", (route.site, route.device, received, online)))
-            return
+            return None
         try:
             data = json.loads(payload)
-        except (ValueError, RecursionError):
-            return
-        if not isinstance(data, dict):
-            return
+        except (ValueError, RecursionError) as exc:
+            return f"not JSON ({type(exc).__name__})"
+        reason = problem(route.kind, data)
+        if reason:
+            return reason
         text = json.dumps(data, separators=(",", ":"))
         when = float(data.get("time") or received)
-        if route.kind == "events" and data.get("id"):
-            self.pending.append(("events", (str(data["id"]), route.site, route.device, str(data.get("type")), when,
+        if route.kind == "events":
+            self.pending.append(("events", (data["id"], route.site, route.device, data["type"], when,
                                             data.get("track_id"), data.get("alert"), text)))
         elif route.kind == "state":
             signature = json.dumps([data.get("people"), data.get("dominant_emotion"), data.get("valence"),
@@ -69,6 +73,7 @@ class FleetStore:
                                                 bool(data.get("alert_active")), text)))
         elif route.kind == "stats":
             self.pending.append(("stats", (route.site, route.device, when, text)))
+        return None
 
     def flush(self) -> int:
         """Write what is buffered in one transaction; returns the number of rows offered."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import logging
 import sys
 import threading
 import time
@@ -20,6 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from affectlite.fleet.store import FleetStore
 from affectlite.fleet.topics import Route, parse, subscriptions
+
+log = logging.getLogger(__name__)
+#: A device that keeps sending malformed messages is logged at most this often.
+REJECT_LOG_EVERY_S = 60.0
 
 
 @dataclass
@@ -45,6 +50,8 @@ class Device:
     queued: int | None = None
     cpu_temp_c: float | None = None
     last_seen: float = 0.0
+    #: Messages from this device that failed the store's checks (acknowledged, not stored).
+    rejected: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -82,13 +89,13 @@ class FleetView:
 
     def table(self, now: float) -> str:
         header = f"{'site':<10} {'device':<16} {'online':<7} {'people':>6}  {'states':<28} {'alert':<5} " \
-                 f"{'fps':>5} {'p95 ms':>7} {'queued':>7} {'°C':>5} {'last seen':>9}"
+                 f"{'fps':>5} {'p95 ms':>7} {'queued':>7} {'°C':>5} {'last seen':>9} {'bad':>5}"
         lines = [header, "-" * len(header)]
         for (site, name), d in sorted(self.devices.items()):
             online = "?" if d.online is None else ("yes" if d.online else "NO")
             lines.append(f"{site or '-':<10} {name:<16} {online:<7} {_fmt(d.people):>6}  {d.states[:28]:<28} "
                          f"{'YES' if d.alert else '-':<5} {_fmt(d.fps):>5} {_fmt(d.p95_ms):>7} {_fmt(d.queued):>7} "
-                         f"{_fmt(d.cpu_temp_c):>5} {now - d.last_seen:>8.0f}s")
+                         f"{_fmt(d.cpu_temp_c):>5} {now - d.last_seen:>8.0f}s {d.rejected or '-':>5}")
         return "\n".join(lines)
 
 
@@ -106,6 +113,7 @@ class FleetWatcher:
         self.flush_every_s = flush_every_s
         self._inbox: collections.deque = collections.deque()
         self._stop = threading.Event()
+        self._reject_logged: dict[tuple[str, str], tuple[float, int]] = {}   # device -> (logged at, since)
         self.connected = threading.Event()
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=broker.client_id, clean_session=False,
                              protocol=paho.MQTTv311, manual_ack=True)
@@ -151,6 +159,20 @@ class FleetWatcher:
             self.client.disconnect()
             self.client.loop_stop()
 
+    def _rejected(self, route: Route, reason: str, received: float) -> None:
+        """Count a message the store refused; log it, once per device per minute at most."""
+        device = self.view.devices.setdefault((route.site, route.device), Device(route.site, route.device))
+        device.rejected += 1
+        key = (route.site, route.device)
+        logged_at, since = self._reject_logged.get(key, (float("-inf"), 0))
+        if received - logged_at >= REJECT_LOG_EVERY_S:
+            where = f"{route.site}/{route.device}" if route.site else route.device
+            log.warning("fleet: %d malformed %s message(s) from %s ignored (acknowledged, not stored); this one: %s",
+                        since + 1, route.kind, where, reason)
+            self._reject_logged[key] = (received, 0)
+        else:
+            self._reject_logged[key] = (logged_at, since + 1)
+
     def drain(self) -> int:
         """Store what arrived (one transaction), then acknowledge it to the broker."""
         taken = []
@@ -160,7 +182,10 @@ class FleetWatcher:
             route = parse(message.topic)
             if route is None:
                 continue
-            self.store.add(route, message.payload, received)
+            reason = self.store.add(route, message.payload, received)
+            if reason is not None:
+                self._rejected(route, reason, received)
+                continue
             device = self.view.update(route, message.payload, received)
             if not self.live_table and route.kind != "events":
                 self.out.write(json.dumps({"kind": route.kind, **device.as_dict()}) + "\n")
