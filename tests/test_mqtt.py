@@ -320,7 +320,8 @@ def test_commands_known_unknown_and_failing(broker, tmp_path):
         for error in errors:
             jsonschema.validate(error, schema("mqtt-command-reply"))
         assert "could not convert" in errors[0]["error"] and errors[1]["command"] == "share"
-        assert errors[2] == {"v": 1, "ok": False, "command": "bogus", "error": "unknown command; known: echo, share"}
+        assert errors[2] == {"v": 1, "ok": False, "command": "bogus",
+                             "error": "unknown command 'bogus'; known: echo, share"}
         assert json.loads(watcher.on("affectlite/kiosk1/echo/state")[0])["value"] == "HI"
         settings["share"] = 0.25                 # changed by another route (the Python API)
         assert wait_for(lambda: watcher.on("affectlite/kiosk1/share/state")[-1:] == ['{"v":1,"value":0.25}'])
@@ -337,6 +338,52 @@ def test_commands_known_unknown_and_failing(broker, tmp_path):
     late = Subscriber(broker.port, ["affectlite/kiosk1/share/state"])      # retained for whoever comes later
     assert wait_for(lambda: late.on("affectlite/kiosk1/share/state") == ['{"v":1,"value":0.25}'])
     late.close()
+
+
+def test_retained_commands_are_ignored_and_a_flood_of_unknown_names_stays_bounded(broker, tmp_path, caplog):
+    """A retained `set/paused ON` (Home Assistant's user may publish retained) would pause the
+    device after every power cut: commands are one-shot, retained ones are ignored with one log
+    line saying how to clear them. 5,000 made-up command names are answered each, but logged as
+    one command and remembered as one."""
+    import logging
+
+    paused = {"on": False}
+
+    def pause(text):
+        paused["on"] = text == "ON"
+        return text
+
+    commander = paho.Client(CallbackAPIVersion.VERSION2)
+    commander.connect("127.0.0.1", broker.port)
+    commander.loop_start()
+    commander.publish("affectlite/kiosk1/set/paused", "ON", qos=1, retain=True).wait_for_publish()
+    caplog.set_level(logging.WARNING, logger="affectlite.sinks.mqtt")
+    watcher = Subscriber(broker.port, ["affectlite/kiosk1/errors"])
+    for restart in range(2):                                   # the device comes up twice: never paused
+        sink = MqttSink(mqtt_config(broker, tmp_path), commands={"paused": pause})
+        sink.start()
+        assert wait_for(lambda: sink.connected)
+        wait_for(lambda: False, timeout=1.0)                   # time for the retained message to arrive
+        assert paused["on"] is False
+        if restart == 0:
+            commander.publish("affectlite/kiosk1/set/paused", "ON", qos=1).wait_for_publish()   # a live command
+            assert wait_for(lambda: paused["on"] is True)
+            paused["on"] = False
+            for n in range(5000):
+                commander.publish(f"affectlite/kiosk1/set/made_up_{n}", "1", qos=0)
+            # each is answered (the watcher's broker queue keeps up to 1,000 of a burst for it)
+            assert wait_for(lambda: len(watcher.on("affectlite/kiosk1/errors")) >= 1000, timeout=30)
+            assert wait_for(lambda: sink.connected) and len(sink._error_log) == 1   # one limiter entry, not 5,000
+        sink.close()
+    assert caplog.text.count("ignored a retained command") == 2          # once per start
+    assert "mosquitto_pub -r -n -t 'affectlite/kiosk1/set/paused'" in caplog.text
+    assert caplog.text.count("refused: unknown command") < 40            # about one line a second
+    errors = [json.loads(p) for p in watcher.on("affectlite/kiosk1/errors")[:3]]
+    assert errors[0]["command"].startswith("made_up_") and "unknown command 'made_up_" in errors[0]["error"]
+    commander.publish("affectlite/kiosk1/set/paused", b"", qos=1, retain=True).wait_for_publish()
+    commander.loop_stop()
+    commander.disconnect()
+    watcher.close()
 
 
 def test_tls_mistakes_get_a_one_line_cause(tmp_path, caplog):

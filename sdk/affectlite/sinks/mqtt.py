@@ -50,6 +50,8 @@ ROUNDTRIP_RETRY_S = 30.0
 CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raises ValueError when bad)
 #: Commands that change a setting under another name (``set/pause`` turns ``paused`` on).
 SETTING_OF_COMMAND = {"pause": "paused", "resume": "paused"}
+#: The log limiter's one key for every command name the device does not know.
+UNKNOWN_COMMAND = "(unknown)"
 
 
 def make_client(config: dict[str, Any], client_id: str) -> paho.Client:
@@ -81,7 +83,9 @@ class MqttSink:
         self.settings = settings or dict
         self._settings_sent: dict[str, Any] = {}
         self._resend_settings = False
-        self._error_log: dict[str, tuple[float, int]] = {}    # command -> (last logged, not logged since)
+        # command -> (last logged, not logged since); known commands and one key for all unknown ones
+        self._error_log: dict[str, tuple[float, int]] = {}
+        self._retained_warned: set[str] = set()          # known command names and UNKNOWN_COMMAND
         # Delivery check: None until the token comes back (or not) after a connect.
         self.delivery_verified: bool | None = None
         self._token = ""
@@ -348,9 +352,20 @@ class MqttSink:
                     log.warning("MQTT delivery works again: queued events go out")
                 self.delivery_verified = True
             return
+        if message.retain:
+            # Commands are one-shot: a retained `set/paused ON` would pause the device after every
+            # power cut. The retained P/<name>/state says what a setting is now.
+            key = name if name in self.commands else UNKNOWN_COMMAND
+            if key not in self._retained_warned:
+                self._retained_warned.add(key)
+                log.warning("MQTT: ignored a retained command on %s (commands are one-shot; clear it with: "
+                            "mosquitto_pub -r -n -t '%s')", message.topic, message.topic)
+            return
         handler = self.commands.get(name)
         if handler is None:
-            self._error(name, f"unknown command; known: {', '.join(sorted(self.commands))}")
+            # Unknown names share one entry in the log limiter: 5,000 made-up names are one line a second.
+            self._error(UNKNOWN_COMMAND, f"unknown command {name[:40]!r}; known: {', '.join(sorted(self.commands))}",
+                        shown=name)
             return
         try:
             text = message.payload.decode("utf-8")
@@ -367,11 +382,12 @@ class MqttSink:
             self.client.publish(self.topic(f"{name}/state"),
                                 _encode({"v": 1, "ok": True, "command": name, "value": value}), qos=1)
 
-    def _error(self, command: str, error: str) -> None:
+    def _error(self, command: str, error: str, shown: str | None = None) -> None:
         """Answer on P/errors and log one line; a flood of bad commands logs at most one line a
-        second per command, with the count of the ones not logged."""
-        self.client.publish(self.topic("errors"), _encode({"v": 1, "ok": False, "command": command, "error": error}),
-                            qos=1)
+        second per command (every unknown name counting as one command), with the count of the
+        ones not logged. ``shown``: the name to answer with, when ``command`` is the limiter's key."""
+        self.client.publish(self.topic("errors"),
+                            _encode({"v": 1, "ok": False, "command": shown or command, "error": error}), qos=1)
         now = time.monotonic()
         last, quiet = self._error_log.get(command, (float("-inf"), 0))
         if now - last >= 1.0:
