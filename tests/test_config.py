@@ -103,3 +103,23 @@ def test_threshold_commands_take_finite_json_numbers_only(payload):
     with pytest.raises(ValueError, match="negative_share must be a number from 0 to 1, got"):
         number(payload, 0, 1, "negative_share")
     assert number("0.25", 0, 1, "negative_share") == 0.25 and number("1", 0, 1, "negative_share") == 1.0
+
+
+@pytest.mark.parametrize("content, message", [
+    ("-----BEGIN CERTIFICATE-----\ngarbage inside\n-----END CERTIFICATE-----\n", "is not a usable CA certificate"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----\n", "holds a private key, not a CA certificate"),
+])
+def test_a_ca_file_that_is_pem_but_no_certificate_is_one_line_at_the_check(tmp_path, capsys, content, message):
+    """Loaded with ssl when the configuration is checked: a one-line cause, not an ssl traceback at connect."""
+    from affectlite.cli import main
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text(content)
+    with pytest.raises(configuration.ConfigError, match=message) as caught:
+        configuration.validate({"mqtt": {"tls": True, "ca_file": str(ca)}}, environ={})
+    assert "\n" not in str(caught.value) and "mqtt.ca_file" in str(caught.value)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[mqtt]\ntls = true\nca_file = "{ca}"\n')
+    assert main(["run", "--config", str(config), "--print-config"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and message in error

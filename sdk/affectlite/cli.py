@@ -353,6 +353,11 @@ def _fleet(args) -> int:
             csv.writer(sys.stdout).writerows(REPORTS[args.question](store))
             return 0
         from affectlite.fleet.watch import BrokerOptions, FleetWatcher
+        from affectlite.sinks.connection_check import check_pem
+
+        problem = check_pem(args.ca_file, "--ca-file") if args.ca_file else ""
+        if problem:
+            raise ValueError(f"--ca-file: {problem}")
 
         watcher = FleetWatcher(BrokerOptions(args.host, args.port, args.user, os.environ.get(args.password_env, ""),
                                              args.ca_file, args.client_id), store)

@@ -125,4 +125,16 @@ def check_pem(path: str, what: str) -> str:
         return f"{path!r} cannot be read ({exc.strerror})"
     if b"-----BEGIN " not in text:
         return f"{path!r} is not a PEM file ({what} must be PEM text starting with '-----BEGIN')"
+    if what.endswith(("ca_file", "ca-file")):
+        # Loaded as the connection will load it: garbage between the markers, or a private key
+        # given as the CA, is found here in one line instead of as an ssl traceback at connect.
+        import ssl
+
+        if b"PRIVATE KEY-----" in text and b"CERTIFICATE-----" not in text:
+            return f"{path!r} holds a private key, not a CA certificate (give the CA's certificate, e.g. ca.crt)"
+        try:
+            ssl.create_default_context(cafile=str(Path(path).expanduser()))
+        except (ssl.SSLError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+            return f"{path!r} is not a usable CA certificate (OpenSSL: {reason}); give the PEM certificate of the CA that signed the broker's"
     return ""
