@@ -214,3 +214,55 @@ def test_real_devices_through_a_cut_uplink_and_a_killed_fleet(tmp_path):
         site.stop()
         central.stop()
         os.environ.pop("AFFECTLITE_FLEET_PASSWORD", None)
+
+
+def test_the_central_broker_holds_an_hour_for_the_watcher_and_what_it_drops_anyway_is_counted(tmp_path):
+    """The shipped central.conf's queue for an offline fleet watcher, at a size the test can fill:
+    the same settings with max_queued_messages 30. Events past it are dropped by Mosquitto (the
+    newest), and the fleet store counts them from the gap in the device's numbers."""
+    import io
+
+    from affectlite.fleet.reports import gaps
+    from affectlite.fleet.store import open_store
+    from affectlite.fleet.watch import BrokerOptions, FleetWatcher
+
+    shipped = (SHIPPED / "central.conf").read_text()
+    assert "max_queued_messages 300000" in shipped and "persistence true" in shipped
+    queueing = "\n".join(line for line in shipped.splitlines()
+                         if line.startswith(("max_queued", "max_inflight"))).replace("300000", "30")
+    broker = Broker(tmp_path / "b", extra=queueing + "\n") if (tmp_path / "b").mkdir() is None else None
+    broker.start()
+    store = open_store(tmp_path / "fleet.sqlite3")
+    options = BrokerOptions(port=broker.port, client_id="fleet-central")
+    device = MqttSink(configuration.validate({"mqtt": {"port": broker.port, "device_id": "hall",
+                                                       "queue_path": str(tmp_path / "q.sqlite3")}}, environ={})["mqtt"])
+    try:
+        first = FleetWatcher(options, store, out=io.StringIO(), live_table=False, flush_every_s=0.1)
+        first.run(duration=2)                                   # the session exists, then the watcher is down
+        device.start()
+        assert wait_for(lambda: device.connected)
+        for n in range(1, 101):                                 # 100 events while nobody reads them
+            device.publish_event(event(n))
+        assert wait_for(lambda: device.pump() or device.pending == 0, timeout=20)
+        second = FleetWatcher(options, store, out=io.StringIO(), live_table=False, flush_every_s=0.1,
+                              lost_check_every_s=0.0)
+        runner = threading.Thread(target=second.run, kwargs={"duration": 15})
+        runner.start()
+        assert second.connected.wait(10)
+        assert wait_for(lambda: store.count("events") >= 25, timeout=10)
+        for n in range(101, 106):                               # the device goes on: the gap shows
+            device.publish_event(event(n))
+        assert wait_for(lambda: device.pump() or store.query("SELECT MAX(seq) FROM events")[0][0] == 105, timeout=15)
+        second.stop()
+        runner.join(timeout=20)
+        stored = store.count("events")
+        rows = gaps(store)
+        assert rows[0] == ["site", "device", "run", "first_seq", "last_seq", "stored", "missing"]
+        (site, name, run, first_seq, last_seq, count, missing), = rows[1:]
+        assert (name, run, first_seq, last_seq) == ("hall", device.run_id, 1, 105)
+        assert count == stored < 105 and missing == 105 - stored          # every drop counted
+        assert second.view.devices[("", "hall")].lost == missing
+    finally:
+        device.close()
+        store.close()
+        broker.stop()

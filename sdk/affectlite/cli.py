@@ -144,8 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SQLite file, or a postgresql:// URL")
     watch.add_argument("--duration", type=float, help="stop after this many seconds")
     report = fleet_sub.add_parser("report", help="history as CSV: alerts per device per day, share of time per "
-                                                 "emotion and valence, offline periods", formatter_class=HelpFormatter)
-    report.add_argument("question", choices=["alerts", "emotions", "offline"], help="what to answer")
+                                                 "emotion and valence, offline periods, lost events",
+                                  formatter_class=HelpFormatter)
+    report.add_argument("question", choices=["alerts", "emotions", "offline", "gaps"],
+                        help="what to answer (gaps: events numbered by a device that never arrived)")
     report.add_argument("--db", default="~/.local/state/affectlite/fleet.sqlite3",
                         help="SQLite file, or a postgresql:// URL")
     return parser

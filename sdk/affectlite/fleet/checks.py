@@ -40,6 +40,8 @@ def problem(kind: str, data: Any) -> str | None:
                 return f"{key}: not a short text or null"
         if not _optional_count(data.get("seq")):
             return "seq: not a whole number >= 0"
+        if data.get("run") is not None and (not isinstance(data["run"], str) or len(data["run"]) > 64):
+            return "run: not a short text"
     elif kind == "state":
         if not _optional_count(data.get("people")):
             return "people: not a whole number >= 0 or null"

@@ -43,6 +43,11 @@ def time_shares(store: FleetStore, until: float | None = None) -> list[list]:
     return out
 
 
+def gaps(store: FleetStore) -> list[list]:
+    """Events that never arrived, per device and service run (from the gaps in their numbers)."""
+    return [["site", "device", "run", "first_seq", "last_seq", "stored", "missing"]] + [list(row) for row in store.gaps()]
+
+
 def offline_periods(store: FleetStore) -> list[list]:
     """When each device went offline and when it came back (empty 'back' while it still is)."""
     rows = store.query("SELECT site, device, time, online FROM availability ORDER BY site, device, time")
@@ -64,4 +69,4 @@ def _iso(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-REPORTS = {"alerts": alerts_per_day, "emotions": time_shares, "offline": offline_periods}
+REPORTS = {"alerts": alerts_per_day, "emotions": time_shares, "offline": offline_periods, "gaps": gaps}

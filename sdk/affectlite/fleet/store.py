@@ -20,7 +20,8 @@ from affectlite.fleet.topics import Route
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, "
-    "type TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, track_id INTEGER, alert TEXT, payload TEXT NOT NULL)",
+    "type TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, track_id INTEGER, alert TEXT, payload TEXT NOT NULL, "
+    "run TEXT, seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS states (site TEXT NOT NULL, device TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, "
     "people INTEGER, dominant_emotion TEXT, valence TEXT, alert_active BOOLEAN, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS stats (site TEXT NOT NULL, device TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, "
@@ -30,6 +31,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS events_device_time ON events (site, device, time)",
     "CREATE INDEX IF NOT EXISTS states_device_time ON states (site, device, time)",
 )
+#: Columns added since the first schema, for stores created before them.
+ADDED_COLUMNS = (("events", "run", "TEXT"), ("events", "seq", "BIGINT"))
+INDEXES_ON_ADDED = ("CREATE INDEX IF NOT EXISTS events_device_run ON events (site, device, run, seq)",)
 
 
 @dataclass
@@ -62,7 +66,8 @@ class FleetStore:
         when = float(data.get("time") or received)
         if route.kind == "events":
             self.pending.append(("events", (data["id"], route.site, route.device, data["type"], when,
-                                            data.get("track_id"), data.get("alert"), text)))
+                                            data.get("track_id"), data.get("alert"), text, data.get("run"),
+                                            data.get("seq"))))
         elif route.kind == "state":
             signature = json.dumps([data.get("people"), data.get("dominant_emotion"), data.get("valence"),
                                     data.get("alert_active")])
@@ -81,7 +86,8 @@ class FleetStore:
             return 0
         p = self.placeholder
         statements = {
-            "events": f"INSERT INTO events VALUES ({', '.join([p] * 8)}) ON CONFLICT (id) DO NOTHING",
+            "events": f"INSERT INTO events (id, site, device, type, time, track_id, alert, payload, run, seq) "
+                      f"VALUES ({', '.join([p] * 10)}) ON CONFLICT (id) DO NOTHING",
             "states": f"INSERT INTO states VALUES ({', '.join([p] * 8)})",
             "stats": f"INSERT INTO stats VALUES ({', '.join([p] * 4)})",
             "availability": f"INSERT INTO availability VALUES ({', '.join([p] * 4)})",
@@ -95,6 +101,22 @@ class FleetStore:
         self.connection.commit()
         self.stored_events = self.count("events")
         return len(rows)
+
+    def gaps(self) -> list[tuple[str, str, str, int, int, int, int]]:
+        """Per device and run: (site, device, run, first seq, last seq, stored, missing). Derived from
+        the stored rows each time (a redelivery or a late event changes nothing or fills a gap),
+        never from a running count. Missing = numbers between the first and the last stored that
+        never arrived: events a broker dropped (a queue limit) or a device lost."""
+        rows = self.query("SELECT site, device, run, MIN(seq), MAX(seq), COUNT(DISTINCT seq) FROM events "
+                          "WHERE run IS NOT NULL AND seq IS NOT NULL GROUP BY site, device, run ORDER BY site, device, run")
+        return [(site, device, run, int(first), int(last), int(stored), int(last) - int(first) + 1 - int(stored))
+                for site, device, run, first, last, stored in rows]
+
+    def missing(self, site: str, device: str) -> int:
+        """Events of one device that never arrived, over all its runs (see :meth:`gaps`)."""
+        rows = self.query("SELECT MIN(seq), MAX(seq), COUNT(DISTINCT seq) FROM events WHERE site = ? AND device = ? "
+                          "AND run IS NOT NULL AND seq IS NOT NULL GROUP BY run", (site, device))
+        return sum(int(last) - int(first) + 1 - int(stored) for first, last, stored in rows)
 
     def count(self, table: str) -> int:
         cursor = self.connection.cursor()
@@ -132,6 +154,17 @@ def open_store(target: str | Path) -> FleetStore:
         store = FleetStore(connection)
     cursor = store.connection.cursor()
     for statement in SCHEMA:
+        cursor.execute(statement)
+    store.connection.commit()
+    for table, column, kind in ADDED_COLUMNS:
+        cursor = store.connection.cursor()
+        try:
+            cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            store.connection.commit()
+        except Exception:                     # it is there already (each database words it its own way)
+            store.connection.rollback()
+    cursor = store.connection.cursor()
+    for statement in INDEXES_ON_ADDED:
         cursor.execute(statement)
     store.connection.commit()
     return store

@@ -25,6 +25,8 @@ from affectlite.fleet.topics import Route, parse, subscriptions
 log = logging.getLogger(__name__)
 #: A device that keeps sending malformed messages is logged at most this often.
 REJECT_LOG_EVERY_S = 60.0
+#: How often a device's count of lost events is read from the store (a query over its history).
+LOST_CHECK_EVERY_S = 10.0
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Device:
     last_seen: float = 0.0
     #: Messages from this device that failed the store's checks (acknowledged, not stored).
     rejected: int = 0
+    #: Its events that never arrived: gaps in their numbers (FleetStore.missing), refreshed as they come.
+    lost: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -89,13 +93,13 @@ class FleetView:
 
     def table(self, now: float) -> str:
         header = f"{'site':<10} {'device':<16} {'online':<7} {'people':>6}  {'states':<28} {'alert':<5} " \
-                 f"{'fps':>5} {'p95 ms':>7} {'queued':>7} {'°C':>5} {'last seen':>9} {'bad':>5}"
+                 f"{'fps':>5} {'p95 ms':>7} {'queued':>7} {'°C':>5} {'last seen':>9} {'bad':>5} {'lost':>5}"
         lines = [header, "-" * len(header)]
         for (site, name), d in sorted(self.devices.items()):
             online = "?" if d.online is None else ("yes" if d.online else "NO")
             lines.append(f"{site or '-':<10} {name:<16} {online:<7} {_fmt(d.people):>6}  {d.states[:28]:<28} "
                          f"{'YES' if d.alert else '-':<5} {_fmt(d.fps):>5} {_fmt(d.p95_ms):>7} {_fmt(d.queued):>7} "
-                         f"{_fmt(d.cpu_temp_c):>5} {now - d.last_seen:>8.0f}s {d.rejected or '-':>5}")
+                         f"{_fmt(d.cpu_temp_c):>5} {now - d.last_seen:>8.0f}s {d.rejected or '-':>5} {d.lost or '-':>5}")
         return "\n".join(lines)
 
 
@@ -105,15 +109,18 @@ def _fmt(value) -> str:
 
 class FleetWatcher:
     def __init__(self, broker: BrokerOptions, store: FleetStore, out: TextIO | None = None,
-                 live_table: bool | None = None, flush_every_s: float = 0.3):
+                 live_table: bool | None = None, flush_every_s: float = 0.3,
+                 lost_check_every_s: float = LOST_CHECK_EVERY_S):
         self.store = store
         self.view = FleetView()
         self.out = out or sys.stdout
         self.live_table = self.out.isatty() if live_table is None else live_table
         self.flush_every_s = flush_every_s
+        self.lost_check_every_s = lost_check_every_s
         self._inbox: collections.deque = collections.deque()
         self._stop = threading.Event()
         self._reject_logged: dict[tuple[str, str], tuple[float, int]] = {}   # device -> (logged at, since)
+        self._lost_checked: dict[tuple[str, str], float] = {}                # device -> when last read
         self.connected = threading.Event()
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=broker.client_id, clean_session=False,
                              protocol=paho.MQTTv311, manual_ack=True)
@@ -175,7 +182,7 @@ class FleetWatcher:
 
     def drain(self) -> int:
         """Store what arrived (one transaction), then acknowledge it to the broker."""
-        taken = []
+        taken, routes_with_events = [], []
         while self._inbox:
             taken.append(self._inbox.popleft())
         for message, received in taken:
@@ -187,9 +194,16 @@ class FleetWatcher:
                 self._rejected(route, reason, received)
                 continue
             device = self.view.update(route, message.payload, received)
+            if route.kind == "events":
+                routes_with_events.append(route)
             if not self.live_table and route.kind != "events":
                 self.out.write(json.dumps({"kind": route.kind, **device.as_dict()}) + "\n")
         self.store.flush()
+        now = time.monotonic()
+        for key in {(r.site, r.device) for r in routes_with_events}:
+            if now - self._lost_checked.get(key, float("-inf")) >= self.lost_check_every_s:
+                self._lost_checked[key] = now
+                self.view.devices[key].lost = self.store.missing(*key)
         for message, _ in taken:
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)

@@ -108,6 +108,9 @@ class MqttSink:
         self._refusal_logged = False
         self._state: bytes | None = None
         self._last_faces = 0.0
+        #: This service run's id; events are numbered from 1 within it.
+        self.run_id = uuid.uuid4().hex[:12]
+        self._seq = 0
 
         client = make_client(config, config["client_id"])
         client.will_set(self.topic("availability"), "offline", qos=1, retain=True)
@@ -154,8 +157,11 @@ class MqttSink:
 
     # -- publishing ----------------------------------------------------------------------------
     def publish_event(self, payload: dict[str, Any]) -> None:
-        """QoS 1, stored on disk first; delivered in order once the broker acknowledges it."""
-        self.outbox.put(self.topic("events"), _encode(payload), qos=1)
+        """QoS 1, stored on disk first; delivered in order once the broker acknowledges it. Each
+        event gets this run's id and its number in the run (``run``, ``seq``), so that whoever
+        stores them can count what a broker dropped on the way: a gap in the numbers."""
+        self._seq += 1
+        self.outbox.put(self.topic("events"), _encode(payload | {"run": self.run_id, "seq": self._seq}), qos=1)
         self.pump()
 
     def publish_state(self, payload: dict[str, Any]) -> None:
