@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--explain", action="store_true",
                          help="with --annotate: also write each face's occlusion heat map over the picture "
                               "(*_explain.png / .mp4 beside the annotated file; about 70 ms per face)")
+    analyze.add_argument("--audience", action="store_true",
+                         help="videos: instead of a record per face, one audience summary per video: people in "
+                              "view, dwell, who looked and for how long, viewers' expressions (docs/audience.md)")
     analyze.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bar for videos (default: when stderr is a terminal)")
 
@@ -175,6 +178,8 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     if not path.exists():
         raise MediaError(f"{path}: no such file")
     if path.suffix.lower() in IMAGE_SUFFIXES:
+        if args.audience:
+            raise MediaError(f"{path}: --audience summarises videos; this is a still image")
         from affectlite.sources.images import read_image
 
         rgb = read_image(path)
@@ -188,6 +193,8 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
 
     from affectlite.sources.video_file import video_info
 
+    if args.audience:
+        return _audience_of_video(recognizer, path, writer.stream, args)
     info = video_info(path)
     total = info["frames"]
     if total and args.fps and info["fps"]:
@@ -226,6 +233,23 @@ def _analyze_file(recognizer, path: Path, writer, args, annotate_to: Path | None
     return count
 
 
+def _audience_of_video(recognizer, path: Path, stream, args) -> int:
+    """One JSON line: the audience summary of a whole video (affectlite.audience)."""
+    import json
+
+    from affectlite.audience import AudienceTally, Seen
+
+    tally, last, frames = AudienceTally(), 0.0, 0
+    for result in recognizer.analyze_video(path, every=args.every, fps=args.fps):
+        tally.update(result.timestamp, [Seen(f.track_id, f.head, f.emotion, f.valence) for f in result.faces])
+        last, frames = result.timestamp, frames + 1
+    tally.everyone_left()
+    summary = tally.summary(last)
+    stream.write(json.dumps({"file": str(path), "frames": frames, "audience": summary}) + "\n")
+    stream.flush()
+    return summary["ots"]
+
+
 def expand_inputs(paths: list[Path]) -> list[Path]:
     """Files as given; a folder becomes the images and videos in it and below, sorted. A folder
     with none is an error naming it."""
@@ -259,6 +283,8 @@ def _analyze(args) -> int:
         raise ValueError(f"--every must be >= 1, got {args.every}")
     if args.fps is not None and not 0 < args.fps <= 1000:
         raise ValueError(f"--fps must be a number above 0 (and at most 1000), got {args.fps}")
+    if args.audience and (args.annotate or args.explain or args.format != "jsonl"):
+        raise ValueError("--audience writes one JSON summary per video: leave out --annotate, --explain and --format")
     if args.explain and args.annotate is None:
         raise ValueError("--explain writes its heat maps beside the annotated output: add --annotate FILE_OR_FOLDER")
     # Following faces and repeating results suit consecutive frames; sampled frames are far apart,

@@ -92,9 +92,22 @@ class FaceEmotion:
     emotion: str                                  # the most probable label
     valence: Valence
     track_id: int | None = None                   # videos only: the same face keeps its id
+    #: The detector's six keypoints (eyes, nose tip, mouth, ear tragions), frame pixels; kept for
+    #: :attr:`head`, never serialised.
+    keypoints: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def head(self):
+        """Which way the head is turned (:class:`affectlite.audience.HeadPose`), computed when asked."""
+        if self.keypoints is None:
+            return None
+        from affectlite.audience.head_pose import head_pose
+
+        return head_pose(self.keypoints, self.box)
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data.pop("keypoints", None)
         data["box"] = [round(v, 1) for v in self.box]
         data["score"] = round(self.score, 4)
         data["probabilities"] = {k: round(v, 4) for k, v in self.probabilities.items()}
@@ -183,7 +196,7 @@ class EmotionRecognizer:
             emotion = labels.top(probs)
             results.append(FaceEmotion(
                 box=face.box, score=face.score, probabilities=labels.as_dict(probs),
-                emotion=emotion, valence=labels.valence[emotion], track_id=track_id,
+                emotion=emotion, valence=labels.valence[emotion], track_id=track_id, keypoints=face.keypoints,
             ))
         return results
 
