@@ -136,3 +136,98 @@ def test_analyze_prints_the_audience_of_a_video(capsys, happy_clip, tmp_path):
     assert main(["analyze", "--audience", str(photo_file)]) == 1
     assert "--audience summarises videos" in capsys.readouterr().err
     assert main(["analyze", "--audience", "--format", "csv", str(happy_clip)]) == 2
+
+
+def audience_config(broker, tmp_path, **audience):
+    from affectlite import config as configuration
+
+    return configuration.validate({
+        "mqtt": {"port": broker.port, "device_id": "lobby", "queue_path": str(tmp_path / "q.sqlite3"),
+                 "faces": True, "faces_max_hz": 5},
+        "states": {"min_duration_s": 0.3}, "recognizer": {"max_fps": 30},
+        "audience": {"enabled": True} | audience,
+    }, environ={})
+
+
+def test_the_service_publishes_the_audience_with_its_content_and_keeps_it_retained(broker, tmp_path, happy_clip):
+    """The sample clip through the live service: when it stops, the part of the window it saw goes
+    out on P/audience (QoS 1, retained), attributed to what the screen showed."""
+    import jsonschema
+
+    from affectlite.schemas import schema
+    from affectlite.service import Service
+    from affectlite.sources.memory import MemorySource
+    from test_mqtt import Subscriber, wait_for
+
+    frames = read_frames(happy_clip)
+    service = Service(audience_config(broker, tmp_path), source=MemorySource(frames * 2, fps=30))
+    service.set_content("welcome")
+    service.run()
+    late = Subscriber(broker.port, ["affectlite/lobby/audience", "affectlite/lobby/content/state"])
+    assert wait_for(lambda: late.on("affectlite/lobby/audience") and late.on("affectlite/lobby/content/state"))
+    window = json.loads(late.on("affectlite/lobby/audience")[0])
+    jsonschema.validate(window, schema("mqtt-audience"))
+    assert all(retained for _, _, retained in late.messages)
+    assert window["quality"]["partial"] is True and window["ots"] == 1 and window["viewers"] == 1
+    assert set(window["content"]) == {"welcome"} and window["content"]["welcome"]["viewers"] == 1
+    assert window["window_end"] - window["window_start"] == pytest.approx(2 * len(frames) / 30, abs=1.0)
+    assert json.loads(late.on("affectlite/lobby/content/state")[0]) == {"v": 1, "value": "welcome"}
+    late.close()
+
+
+def test_audience_only_publishes_aggregates_and_nothing_per_person(broker, tmp_path, happy_clip):
+    from affectlite.service import Service
+    from affectlite.sources.memory import MemorySource
+    from test_mqtt import Subscriber, wait_for
+
+    watcher = Subscriber(broker.port, ["affectlite/lobby/#"])
+    wait_for(lambda: False, timeout=0.3)
+    Service(audience_config(broker, tmp_path, only=True), source=MemorySource(read_frames(happy_clip), fps=30)).run()
+    assert wait_for(lambda: watcher.on("affectlite/lobby/audience"))
+    states = [json.loads(p) for p in watcher.on("affectlite/lobby/state")]
+    assert states and all(s["persons"] == [] for s in states) and any(s["people"] == 1 for s in states)
+    assert watcher.on("affectlite/lobby/events") == [] and watcher.on("affectlite/lobby/faces") == []
+    watcher.close()
+
+
+def test_windows_close_on_time_and_content_ends_after_its_duration():
+    from affectlite.service.audience_stage import AudienceStage
+
+    stage = AudienceStage({"window_s": 10, "max_yaw_deg": 40, "max_pitch_deg": 40}, face_timeout_s=1.5)
+    stage.set_content("offer", now=0.0, duration_s=4.0)
+    windows = []
+    for n in range(250):                                           # 25 s at 10 frames/s, one person looking
+        now = n / 10
+        if 12 <= now < 14:
+            stage.quiet(now, "paused")
+        else:
+            stage.frame(now, [Seen(1, HeadPose(0.0, 0.0), "happy", "positive")])
+        payload = stage.due(now, wall=1_790_000_000 + now, dropped_frames=n // 50)
+        if payload:
+            windows.append(payload)
+    assert [round(w["window_end"] - w["window_start"]) for w in windows] == [10, 10]
+    assert windows[0]["content"]["offer"]["attention_s"] == pytest.approx(4.0, abs=0.15)   # shown 0-4 s only
+    assert "content" not in windows[1]
+    assert windows[1]["quality"]["paused_s"] == pytest.approx(2.0, abs=0.15)
+    assert windows[1]["quality"]["frames_dropped"] == 2 and windows[0]["quality"]["partial"] is False
+    with pytest.raises(ValueError, match="content id"):
+        stage.set_content("no spaces allowed", now=30.0)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("summer-sale", ("summer-sale", None)), ("", (None, None)),
+    ('{"id": "clip-7", "duration_s": 30}', ("clip-7", 30.0)), ('{"id": null}', (None, None)),
+])
+def test_the_content_command_takes_an_id_or_json(text, expected):
+    from affectlite.service.commands import content
+
+    assert content(text) == expected
+
+
+@pytest.mark.parametrize("text", ['{"id": 5}', '{"id": "x", "duration_s": "long"}', '{"id": "x", "extra": 1}',
+                                  "{not json", "x" * 600, '{"id": "x", "duration_s": 1e400}'])
+def test_a_malformed_content_command_is_refused_with_its_reason(text):
+    from affectlite.service.commands import content
+
+    with pytest.raises(ValueError, match="content|duration_s"):
+        content(text)

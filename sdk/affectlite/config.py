@@ -119,6 +119,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ttl_s": Key((int, float), 15.0, "how long a line of text counts after it arrives", check=_positive,
                      allowed="> 0"),
     },
+    "audience": {
+        "enabled": Key(bool, False, "count the audience (who was in view, who looked, for how long, viewers' "
+                                    "expressions) and publish it every window_s on P/audience (docs/audience.md)"),
+        "window_s": Key((int, float), 900, "seconds a window of audience figures covers",
+                        check=lambda v: 10 <= v <= 86400, allowed="10..86400"),
+        "only": Key(bool, False, "publish the audience windows and nothing per person: no events, no per-person "
+                                 "states, no faces (for sites that may publish aggregates only)"),
+        "max_yaw_deg": Key((int, float), 40.0, "a head turned at most this far left or right counts as looking",
+                           check=lambda v: 0 < v <= 90, allowed="0 < x <= 90"),
+        "max_pitch_deg": Key((int, float), 40.0, "a head tilted at most this far up or down counts as looking",
+                             check=lambda v: 0 < v <= 90, allowed="0 < x <= 90"),
+    },
     "explain": {
         "enabled": Key(bool, False, "add to states and events what each decision rests on: each modality's "
                                     "emotion, its share of the fused result, and the margin between the top two classes"),

@@ -42,9 +42,32 @@ def number(text: str, low: float, high: float, name: str) -> float:
 
 
 def settings(service) -> dict[str, Any]:
-    return {"privacy": "ON" if service.privacy else "OFF", "paused": "ON" if service.paused else "OFF",
-            "negative_valence_s": service.states.alerts.negative_valence_s,
-            "negative_share": service.states.alerts.negative_share}
+    found = {"privacy": "ON" if service.privacy else "OFF", "paused": "ON" if service.paused else "OFF",
+             "negative_valence_s": service.states.alerts.negative_valence_s,
+             "negative_share": service.states.alerts.negative_share}
+    if service.audience is not None:
+        found["content"] = service.audience.content or ""
+    return found
+
+
+def content(text: str) -> tuple[str | None, float | None]:
+    """``set/content``: an id (``summer-sale``), empty for nothing in particular, or JSON
+    ``{"id": "summer-sale", "duration_s": 30}`` for an item shown for a known time."""
+    text = text.strip()
+    if len(text) > 512:
+        raise ValueError("content: at most 512 characters")
+    if not text.startswith("{"):
+        return (text or None), None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("content: not valid JSON; send an id, or {\"id\": ..., \"duration_s\": ...}") from None
+    if not isinstance(data, dict) or set(data) - {"id", "duration_s"} or not isinstance(data.get("id"), (str, type(None))):
+        raise ValueError('content: expected {"id": "<id>" or null, "duration_s": <seconds>}')
+    duration = data.get("duration_s")
+    if duration is not None:
+        duration = number(json.dumps(duration), 0.1, 86400, "duration_s")
+    return data.get("id") or None, duration
 
 
 def handlers(service) -> dict[str, Callable[[str], Any]]:
@@ -74,8 +97,15 @@ def handlers(service) -> dict[str, Callable[[str], Any]]:
         alerts.negative_share = number(text, 0, 1, "negative_share")
         return alerts.negative_share
 
+    def set_content(text):
+        content_id, duration = content(text)
+        service.set_content(content_id, duration)
+        return content_id or ""
+
     found = {"pause": pause, "resume": resume, "paused": set_paused, "privacy": set_privacy,
              "negative_valence_s": negative_valence_s, "negative_share": negative_share}
+    if service.audience is not None:
+        found["content"] = set_content
     if service.text is not None:
         found["text"] = lambda text: service.add_text(text).as_dict()
     return found

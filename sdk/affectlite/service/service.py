@@ -22,6 +22,8 @@ from affectlite.fusion.valence import combine_valence
 from affectlite.labels import LabelSet, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.service import commands
+from affectlite.audience import Seen
+from affectlite.service.audience_stage import AudienceStage
 from affectlite.service.clocks import Every, FramePacer
 from affectlite.service.fusing import PersonFusion
 from affectlite.service.stats import Counters, stats_payload
@@ -70,6 +72,9 @@ class Service:
             from affectlite.service.text_stream import TextStream
 
             self.text = TextStream(config["text"]["ttl_s"])
+        self.audience = AudienceStage(config["audience"], config["states"]["face_timeout_s"]) \
+            if config["audience"]["enabled"] else None
+        self.per_person = not config["audience"]["only"]
         self.source = source or make_source(config["source"])
         self.paused = False
         self.privacy = False
@@ -97,6 +102,13 @@ class Service:
         self.privacy = on
         if on:
             self.states.clear()
+
+    def set_content(self, content_id: str | None, duration_s: float | None = None) -> None:
+        """What the screen shows from now on (``[audience] enabled``): every audience figure from
+        now is attributed to it, until the next call or for ``duration_s``; None: nothing in particular."""
+        if self.audience is None:
+            raise ValueError("audience measurement is off: set [audience] enabled = true")
+        self.audience.set_content(content_id, time.monotonic(), duration_s)
 
     def add_text(self, text: str, now: float | None = None):
         """A caption or transcript line (``[text] enabled``); see :class:`TextStream`."""
@@ -154,6 +166,8 @@ class Service:
                 if frame is None:
                     if self._capture.ended:
                         break
+                    if self.audience is not None:
+                        self.audience.quiet(now, "no_frames")
                     self._publish(self.states.update(now, []), now)
                 elif self.paused or self.privacy or not pacer.due(now):
                     self._skip(now)
@@ -165,8 +179,10 @@ class Service:
                 if stats_clock.due(now):
                     self._publish_stats(now - last_stats)
                     last_stats = now
+                self._publish_audience(now)
             if self._capture.error is not None:
                 raise RuntimeError(f"capture failed: {self._capture.error}")
+            self._publish_audience(time.monotonic(), final=True)
         finally:
             self.notifier.stopping()
             if self.listener is not None:
@@ -181,6 +197,8 @@ class Service:
     def _skip(self, now: float) -> None:
         """A frame taken from capture but not analysed (rate cap, pause, privacy)."""
         self.counters.skipped += 1
+        if self.audience is not None and (self.privacy or self.paused):
+            self.audience.quiet(now, "privacy" if self.privacy else "paused")
         if self.privacy:
             self.states.clear()
         self._publish(self.states.update(now, []) if not self.privacy else [], now)
@@ -192,11 +210,25 @@ class Service:
         self.counters.latencies_ms.append((done - frame.captured_at) * 1000)
         self.fusion_stage.saw(faces)
         events = self.states.update(done, [(f.track_id, self.labels.vector(f.probabilities)) for f in faces])
+        if self.audience is not None:
+            self.audience.frame(done, [Seen(f.track_id, f.head, f.emotion, f.valence) for f in faces])
         self._publish(events, done)
+        if not self.per_person:
+            return
         self.sink.publish_faces({
             "v": 1, "time": round(time.time(), 3), "captured_at": round(self._wall(frame.captured_at), 3),
             "frame": frame.number, "faces": [f.as_dict() for f in faces],
         })
+
+    def _publish_audience(self, now: float, final: bool = False) -> None:
+        """A window's audience figures once it is over (and, when the service stops, the part of
+        the window it saw: nothing counted is left unsent)."""
+        if self.audience is None:
+            return
+        dropped = self._capture.dropped if self._capture else 0
+        payload = self.audience.due(now, self._wall(now), dropped, final=final)
+        if payload is not None:
+            self.sink.publish_audience(payload)
 
     def _publish_stats(self, window_s: float) -> None:
         stats = stats_payload(self.counters, self._capture, self.sink, window_s)
@@ -216,7 +248,8 @@ class Service:
         valence = max(set(valences), key=valences.count) if valences else None
         payload = {"v": 1, "time": round(self._wall(now), 3), "people": len(persons), "paused": self.paused, "privacy": self.privacy,
                    "dominant_emotion": dominant, "valence": valence, "alert_active": now < self._alert_until,
-                   "persons": persons, "warnings": self.sink.warnings()}
+                   # [audience] only: the room as a whole (people, dominant emotion, valence), no one in it
+                   "persons": persons if self.per_person else [], "warnings": self.sink.warnings()}
         voice = self.voice
         if self.listener is not None:
             payload["voice"] = None if voice is None else describe(voice)
@@ -247,6 +280,10 @@ class Service:
                 payload["fused"] = describe(self.fusion_stage.fused(evidence, self.voice, payload.get("track_id")))
             if self.explain and evidence is not None:
                 payload["explain"] = self.fusion_stage.explanation(evidence, self.voice, payload.get("track_id"))
+            if not self.per_person and event.type != "alert":
+                continue                          # [audience] only: no per-person events
+            if not self.per_person:
+                payload["track_id"] = None
             self.sink.publish_event(payload)
             self.counters.events += 1
         payload = self.state_payload(now)

@@ -19,6 +19,10 @@ class StdoutSink:
         self.stream.write(json.dumps({"topic": "events", **payload}) + "\n")
         self.stream.flush()
 
+    def publish_audience(self, payload):
+        self.stream.write(json.dumps({"topic": "audience", **payload}) + "\n")
+        self.stream.flush()
+
     def publish_state(self, payload):
         if payload.get("persons") != (self._state or {}).get("persons"):
             self._state = payload

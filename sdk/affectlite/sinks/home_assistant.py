@@ -21,7 +21,8 @@ EVENT_TYPES = ("face_appeared", "face_left", "state_changed", "alert")
 
 
 def discovery_payload(topic: Callable[[str], str], device: str, text_on: bool = False,
-                      labels: tuple[str, ...] | None = None, has_temperature: bool | None = None) -> dict[str, Any]:
+                      labels: tuple[str, ...] | None = None, has_temperature: bool | None = None,
+                      audience_on: bool = False) -> dict[str, Any]:
     """One device and its entities. ``topic``: the device's topic for a name (``MqttSink.topic``);
     ``text_on``: the text stream is on (captions from a dashboard); ``has_temperature``: the device
     reads a CPU temperature (default: tried now).
@@ -87,6 +88,15 @@ def discovery_payload(topic: Callable[[str], str], device: str, text_on: bool = 
             dev_cla="enum", ops=["positive", "neutral", "negative", "none"], ic="mdi:scale-balance")
         if text_on else {"p": "sensor"},
     }
+    audience = topic("audience")
+    components["audience_viewers"] = sensor(
+        "Viewers (last window)", "{{ value_json.viewers }}", topic=audience, stat_cla="measurement",
+        ic="mdi:account-eye") if audience_on else {"p": "sensor"}
+    components["audience_attention_rate"] = sensor(
+        "Attention rate (last window)",
+        "{{ (value_json.attention_rate * 100) | round(1) if value_json.get('attention_rate') is not none else none }}",
+        topic=audience, unit_of_meas="%", stat_cla="measurement", ic="mdi:eye-check") \
+        if audience_on else {"p": "sensor"}
     for key, component in components.items():
         if len(component) > 1:                         # {"p": ...} alone removes the entity: no id
             component["uniq_id"] = f"{uid}_{key}"

@@ -7,6 +7,7 @@ Topics (``P`` = ``<prefix>/<device_id>``, built in :meth:`MqttSink.topic` and no
 - ``P/events``        QoS 1 events, through the on-disk outbox: nothing is lost while the broker is away
 - ``P/faces``         optional per-frame detail, rate-limited, QoS 0
 - ``P/stats``         periodic figures, QoS 0, retained
+- ``P/audience``      a window of audience figures (``[audience] enabled``), QoS 1 through the outbox, retained
 - ``P/set/<name>``    commands in
 - ``P/<name>/state``  retained: each setting's current value (``privacy``, ``paused``, thresholds),
                       published on every connect and on every change, whatever changed it; other
@@ -162,6 +163,12 @@ class MqttSink:
         stores them can count what a broker dropped on the way: a gap in the numbers."""
         self._seq += 1
         self.outbox.put(self.topic("events"), _encode(payload | {"run": self.run_id, "seq": self._seq}), qos=1)
+        self.pump()
+
+    def publish_audience(self, payload: dict[str, Any]) -> None:
+        """A window of audience figures: QoS 1 through the on-disk queue (nothing lost while the
+        broker is away), retained so that a dashboard shows the last window after any restart."""
+        self.outbox.put(self.topic("audience"), _encode(payload), qos=1, retain=True)
         self.pump()
 
     def publish_state(self, payload: dict[str, Any]) -> None:
@@ -405,7 +412,7 @@ class MqttSink:
 
     def _publish_discovery(self) -> None:
         payload = discovery_payload(self.topic, self.config["device_id"], text_on="text" in self.commands,
-                                    labels=self.labels)
+                                    labels=self.labels, audience_on="content" in self.commands)
         self.client.publish(self.discovery_topic, _encode(payload), qos=1, retain=True)
 
 
