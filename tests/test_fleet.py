@@ -156,6 +156,36 @@ def test_one_bad_message_does_not_stop_the_history(broker, tmp_path, caplog):
     device.disconnect()
 
 
+def test_audience_windows_are_stored_once_and_reported_per_device_content_and_hour(tmp_path, capsys):
+    from affectlite.cli import main
+
+    store = open_store(tmp_path / "fleet.sqlite3")
+    route = parse("sites/museum/affectlite/hall/audience")
+    assert route == Route("museum", "hall", "audience")
+    start = 1_790_000_000.0 - 1_790_000_000.0 % 3600              # on the hour
+    windows = [
+        {"v": 1, "window_start": start, "window_end": start + 900, "ots": 10, "viewers": 4, "glances": 6, "left": 8,
+         "dwell_mean_s": 12.0, "attention_s": 60.0, "attention_rate": 0.5, "viewer_valence": 0.5,
+         "content": {"welcome": {"ots": 6, "viewers": 3, "left": 4, "dwell_mean_s": 10.0, "attention_s": 40.0,
+                                 "viewer_valence": 1.0}}},
+        {"v": 1, "window_start": start + 900, "window_end": start + 1800, "ots": 2, "viewers": 0, "glances": 0,
+         "left": 2, "dwell_mean_s": 3.0, "attention_s": 0.0, "attention_rate": 0.0, "viewer_valence": None},
+    ]
+    for window in windows + windows[:1]:                          # a QoS 1 redelivery changes nothing
+        assert store.add(route, json.dumps(window).encode(), 0.0) is None
+    assert store.add(route, json.dumps({"v": 1, "window_start": "x"}).encode(), 0.0) is not None
+    store.flush()
+    assert store.count("audience") == 2
+    store.close()
+    assert main(["fleet", "report", "audience", "--db", str(tmp_path / "fleet.sqlite3")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    hour = rows[1][2]
+    assert rows[0] == ["site", "device", "hour", "content", "windows", "ots", "viewers", "attention_s", "dwell_mean_s",
+                       "viewer_valence"]
+    assert rows[1:] == [["museum", "hall", hour, "", "2", "12", "4", "60.0", "10.2", "0.5"],
+                        ["museum", "hall", hour, "welcome", "1", "6", "3", "40.0", "10.0", "1.0"]]
+
+
 def test_report_command_and_offline_periods(tmp_path, capsys):
     from affectlite.cli import main
 

@@ -149,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = fleet_sub.add_parser("report", help="history as CSV: alerts per device per day, share of time per "
                                                  "emotion and valence, offline periods, lost events",
                                   formatter_class=HelpFormatter)
-    report.add_argument("question", choices=["alerts", "emotions", "offline", "gaps"],
-                        help="what to answer (gaps: events numbered by a device that never arrived)")
+    report.add_argument("question", choices=["alerts", "emotions", "offline", "gaps", "audience"],
+                        help="what to answer (gaps: events numbered by a device that never arrived; audience: "
+                             "people in view, viewers and attention per device, content item and hour)")
+    report.add_argument("--per", choices=["hour", "day"], default="hour", help="audience: the time bucket")
     report.add_argument("--db", default="~/.local/state/affectlite/fleet.sqlite3",
                         help="SQLite file, or a postgresql:// URL")
     return parser
@@ -378,7 +380,9 @@ def _fleet(args) -> int:
         if args.fleet_command == "report":
             from affectlite.fleet.reports import REPORTS
 
-            csv.writer(sys.stdout).writerows(REPORTS[args.question](store))
+            answer = REPORTS[args.question]
+            rows = answer(store, per=args.per) if args.question == "audience" else answer(store)
+            csv.writer(sys.stdout).writerows(rows)
             return 0
         from affectlite.fleet.watch import BrokerOptions, FleetWatcher
         from affectlite.sinks.connection_check import check_pem

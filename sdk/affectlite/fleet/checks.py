@@ -42,6 +42,17 @@ def problem(kind: str, data: Any) -> str | None:
             return "seq: not a whole number >= 0"
         if data.get("run") is not None and (not isinstance(data["run"], str) or len(data["run"]) > 64):
             return "run: not a short text"
+    elif kind == "audience":
+        for key in ("window_start", "window_end"):
+            if _time_problem(data.get(key)):
+                return f"{key}: not a number of seconds"
+        for key in ("ots", "viewers"):
+            if not isinstance(data.get(key), int) or isinstance(data.get(key), bool) or data[key] < 0:
+                return f"{key}: not a whole number >= 0"
+        if not isinstance(data.get("attention_s"), (int, float)) or not math.isfinite(data["attention_s"]):
+            return "attention_s: not a number"
+        if not isinstance(data.get("content", {}), dict):
+            return "content: not an object"
     elif kind == "state":
         if not _optional_count(data.get("people")):
             return "people: not a whole number >= 0 or null"

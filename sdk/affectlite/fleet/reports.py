@@ -69,4 +69,38 @@ def _iso(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-REPORTS = {"alerts": alerts_per_day, "emotions": time_shares, "offline": offline_periods, "gaps": gaps}
+def audience(store: FleetStore, per: str = "hour") -> list[list]:
+    """Audience figures per device, per content item (\"\" = the whole screen time) and per hour
+    (UTC) of the window's start: people in view, viewers, attention seconds, dwell of those who
+    left (mean over the windows, weighted by how many left), and the viewers' mean valence."""
+    import json
+
+    sums: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for site, device, start, payload in store.query("SELECT site, device, window_start, payload FROM audience "
+                                                    "ORDER BY site, device, window_start"):
+        data = json.loads(payload)
+        when = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
+        bucket = when.strftime("%Y-%m-%d %H:00" if per == "hour" else "%Y-%m-%d")
+        for content, figures in [("", data)] + sorted((data.get("content") or {}).items()):
+            row = sums[(site, device, bucket, content)]
+            row["windows"] += 1
+            row["ots"] += figures.get("ots") or 0
+            row["viewers"] += figures.get("viewers") or 0
+            row["attention_s"] += figures.get("attention_s") or 0.0
+            left = figures.get("left") or 0
+            row["left"] += left
+            row["dwell_s"] += (figures.get("dwell_mean_s") or 0.0) * left
+            looked = figures.get("viewers") or 0
+            if figures.get("viewer_valence") is not None:
+                row["valence_weight"] += looked
+                row["valence_sum"] += figures["viewer_valence"] * looked
+    out = [["site", "device", per, "content", "windows", "ots", "viewers", "attention_s", "dwell_mean_s",
+            "viewer_valence"]]
+    for (site, device, bucket, content), row in sorted(sums.items()):
+        out.append([site, device, bucket, content, int(row["windows"]), int(row["ots"]), int(row["viewers"]),
+                    round(row["attention_s"], 1), round(row["dwell_s"] / row["left"], 2) if row["left"] else "",
+                    round(row["valence_sum"] / row["valence_weight"], 3) if row["valence_weight"] else ""])
+    return out
+
+
+REPORTS = {"alerts": alerts_per_day, "emotions": time_shares, "offline": offline_periods, "gaps": gaps, "audience": audience}

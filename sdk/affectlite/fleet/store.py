@@ -28,6 +28,9 @@ SCHEMA = (
     "payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS availability (site TEXT NOT NULL, device TEXT NOT NULL, "
     "time DOUBLE PRECISION NOT NULL, online BOOLEAN NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audience (site TEXT NOT NULL, device TEXT NOT NULL, "
+    "window_start DOUBLE PRECISION NOT NULL, window_end DOUBLE PRECISION NOT NULL, payload TEXT NOT NULL, "
+    "PRIMARY KEY (site, device, window_start))",
     "CREATE INDEX IF NOT EXISTS events_device_time ON events (site, device, time)",
     "CREATE INDEX IF NOT EXISTS states_device_time ON states (site, device, time)",
 )
@@ -78,6 +81,9 @@ class FleetStore:
                                                 bool(data.get("alert_active")), text)))
         elif route.kind == "stats":
             self.pending.append(("stats", (route.site, route.device, when, text)))
+        elif route.kind == "audience":           # one row a window, however often it is delivered
+            self.pending.append(("audience", (route.site, route.device, float(data["window_start"]),
+                                              float(data["window_end"]), text)))
         return None
 
     def flush(self) -> int:
@@ -91,6 +97,8 @@ class FleetStore:
             "states": f"INSERT INTO states VALUES ({', '.join([p] * 8)})",
             "stats": f"INSERT INTO stats VALUES ({', '.join([p] * 4)})",
             "availability": f"INSERT INTO availability VALUES ({', '.join([p] * 4)})",
+            "audience": f"INSERT INTO audience VALUES ({', '.join([p] * 5)}) "
+                        "ON CONFLICT (site, device, window_start) DO NOTHING",
         }
         rows, self.pending = self.pending, []
         cursor = self.connection.cursor()

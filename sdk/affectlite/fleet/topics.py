@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("events", "state", "stats", "availability")
+KINDS = ("events", "state", "stats", "availability", "audience")
 
 
 @dataclass(frozen=True)
