@@ -57,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_verbosity(args)
     if args.command in NEEDS_TENSORFLOW:
-        import importlib.util
-
         from affectlite.runtime.quiet import import_tensorflow_quietly
 
-        if importlib.util.find_spec("tensorflow") is None:
+        try:
+            import_tensorflow_quietly()
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != "tensorflow":
+                raise
             print(f"{PROG}: error: `{PROG} {args.command}` needs TensorFlow, which this Python does not have; install "
                   "the workstation toolchain with: pip install 'affectlite[convert]' (a device needs only affectlite)",
                   file=sys.stderr)
             return 2
-        import_tensorflow_quietly()
     try:
         return args.handler(args)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
