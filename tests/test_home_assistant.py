@@ -175,3 +175,15 @@ def test_the_walkthrough_automation_is_current_syntax_and_handles_both_alerts():
     assert " ".join(message.render(trigger={"payload_json": room}).split()) == \
         "67 % of the 3 people in view look upset"
     assert render(trigger["value_template"], json.dumps(room)) == "alert"
+
+
+def test_doctor_names_the_home_assistant_that_reads_device_discovery(tmp_path):
+    """Home Assistant before 2024.12 ignores homeassistant/device/... and creates nothing: say so."""
+    from affectlite.doctor import configuration_lines
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[mqtt]\nport = 1\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
+    lines, _ = configuration_lines(config)
+    assert any("Home Assistant 2024.12 or later" in line for line in lines), lines
+    config.write_text(f'[mqtt]\nport = 1\nhomeassistant = false\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
+    assert not any("Home Assistant" in line for line in configuration_lines(config)[0])

@@ -99,7 +99,7 @@ def configuration_lines(path: Path) -> tuple[list[str], bool]:
         return [f"PROBLEM: {exc}"], False
     lines = [f"{path}: valid"]
     for check in (_source_line, _microphone_line, _expression_line, _speech_line, _fusion_line, _broker_line,
-                  _queue_line):
+                  _queue_line, _home_assistant_line):
         line = check(config)
         if line:
             lines.append(line)
@@ -198,6 +198,19 @@ def _queue_line(config) -> str:
         return (line + f"; WARNING: a full queue of {mqtt['queue_max_messages']} events needs about "
                 f"{needed_mb:.0f} MB: when the disk fills, events are held in memory (up to 1,000) and then dropped)")
     return line + ")"
+
+
+#: The first Home Assistant release that reads device-based discovery (homeassistant/device/...).
+HOME_ASSISTANT_MINIMUM = "2024.12"
+
+
+def _home_assistant_line(config) -> str:
+    mqtt = config["mqtt"]
+    if not (mqtt["enabled"] and mqtt["homeassistant"]):
+        return ""
+    return (f"Home Assistant: the device announces itself on {mqtt['discovery_prefix']}/device/{mqtt['device_id']}/"
+            f"config, which Home Assistant {HOME_ASSISTANT_MINIMUM} or later reads (older versions create nothing "
+            "and log one warning)")
 
 
 def _broker_line(config) -> str:
