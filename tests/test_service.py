@@ -64,6 +64,8 @@ def test_frames_to_events_state_stats_and_commands(broker, tmp_path, happy_frame
         assert all("explain" not in p for s in watcher.on("affectlite/lobby/state") for p in json.loads(s)["persons"])
         privacy_state = json.loads(watcher.on("affectlite/lobby/state")[-1])
         assert privacy_state["persons"] == [] and privacy_state["people"] == 0
+        # and the person in view left, with an event saying so (no ghost for whoever pairs them)
+        assert wait_for(lambda: [e["track_id"] for e in events() if e["type"] == "face_left"] == [1], timeout=10)
         # Errors go to a topic of their own, never to a state topic.
         assert wait_for(lambda: len(watcher.on("affectlite/lobby/errors")) == 2, timeout=10)
         share, unknown = (json.loads(p) for p in watcher.on("affectlite/lobby/errors"))

@@ -212,6 +212,11 @@ class StateTracker:
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         return [p.summary(now) for p in sorted(self.people.values(), key=lambda p: p.track_id)]
 
-    def clear(self) -> None:
+    def everyone_leaves(self, now: float) -> list[Event]:
+        """Everyone in view leaves now (privacy mode turned on): each gets its face_left, so that
+        a consumer pairing face_appeared with face_left never keeps a ghost in the room."""
+        events = [self._event(now, "face_left", track_id, in_view_s=round(p.last_seen - p.first_seen, 2),
+                              last_state=p.state) for track_id, p in sorted(self.people.items())]
         self.people.clear()
+        return events
 

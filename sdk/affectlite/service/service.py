@@ -99,9 +99,9 @@ class Service:
         return commands.settings(self)
 
     def set_privacy(self, on: bool) -> None:
+        """Privacy ON: nothing is analysed; the people in view leave (their face_left goes out from
+        the loop, on its next frame) and the retained state shows nobody."""
         self.privacy = on
-        if on:
-            self.states.clear()
 
     def set_content(self, content_id: str | None, duration_s: float | None = None) -> None:
         """What the screen shows from now on (``[audience] enabled``): every audience figure from
@@ -199,9 +199,7 @@ class Service:
         self.counters.skipped += 1
         if self.audience is not None and (self.privacy or self.paused):
             self.audience.quiet(now, "privacy" if self.privacy else "paused")
-        if self.privacy:
-            self.states.clear()
-        self._publish(self.states.update(now, []) if not self.privacy else [], now)
+        self._publish(self.states.everyone_leaves(now) if self.privacy else self.states.update(now, []), now)
 
     def _analyse(self, frame) -> None:
         faces = self.recognizer.analyze_image(frame.rgb, self.stream)
