@@ -187,3 +187,33 @@ def test_doctor_names_the_home_assistant_that_reads_device_discovery(tmp_path):
     assert any("Home Assistant 2024.12 or later" in line for line in lines), lines
     config.write_text(f'[mqtt]\nport = 1\nhomeassistant = false\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
     assert not any("Home Assistant" in line for line in configuration_lines(config)[0])
+
+
+def test_a_restart_replaces_the_previous_runs_retained_stats_at_once(broker, tmp_path, happy_frames):
+    """Home Assistant showed the last run's diagnostic figures as current until the first stats of
+    the new run, a stats interval later: the new run's first figures go out on connect."""
+    import threading
+    import time
+
+    old = paho.Client(CallbackAPIVersion.VERSION2)
+    old.connect("127.0.0.1", broker.port)
+    old.loop_start()
+    old.publish("affectlite/hall/stats", json.dumps({"v": 1, "time": 1.0, "inference_fps": 99.0}), qos=1,
+                retain=True).wait_for_publish()
+    old.loop_stop()
+    old.disconnect()
+    settings = config(broker, tmp_path)
+    settings["mqtt"]["stats_interval_s"] = 60.0
+    service = Service(settings, source=MemorySource(happy_frames * 3, fps=30))
+    runner = threading.Thread(target=service.run)
+    started = time.time()
+    runner.start()
+    try:
+        assert wait_for(lambda: service.sink.connected, timeout=10)
+        fresh = Subscriber(broker.port, ["affectlite/hall/stats"])
+        assert wait_for(lambda: fresh.on("affectlite/hall/stats"), timeout=5)
+        assert json.loads(fresh.on("affectlite/hall/stats")[0])["time"] >= started    # this run's, long before 60 s
+        fresh.close()
+    finally:
+        service.stop()
+        runner.join(timeout=20)

@@ -108,6 +108,7 @@ class MqttSink:
         self._refusals: collections.deque[tuple[int, str]] = collections.deque()   # MQTT 5: (mid, reason)
         self._refusal_logged = False
         self._state: bytes | None = None
+        self._stats: bytes | None = None
         self._last_faces = 0.0
         #: This service run's id; events are numbered from 1 within it.
         self.run_id = uuid.uuid4().hex[:12]
@@ -192,10 +193,16 @@ class MqttSink:
         return True
 
     def publish_stats(self, payload: dict[str, Any]) -> None:
-        """Retained, so that a dashboard (Home Assistant's diagnostic sensors) has figures at once."""
+        """Retained, so that a dashboard (Home Assistant's diagnostic sensors) has figures at once.
+        The newest is kept and sent again on every connect: the first figures of a run replace the
+        previous run's retained ones as soon as the broker is reached, not a stats interval later."""
+        self._stats = _encode(payload)
         if self.connected:
-            expiry = max(self.config["state_expiry_s"], 3 * self.config["stats_interval_s"])
-            self.client.publish(self.topic("stats"), _encode(payload), qos=0, retain=True, properties=self._expiring(expiry))
+            self._send_stats(self.client)
+
+    def _send_stats(self, client: paho.Client) -> None:
+        expiry = max(self.config["state_expiry_s"], 3 * self.config["stats_interval_s"])
+        client.publish(self.topic("stats"), self._stats, qos=0, retain=True, properties=self._expiring(expiry))
 
     def _expiring(self, seconds: float):
         """MQTT 5: a retained message that the broker drops ``seconds`` after it was sent, so that a
@@ -313,6 +320,8 @@ class MqttSink:
             self._publish_discovery()
         if self._state is not None:
             self._send_state(client)
+        if self._stats is not None:
+            self._send_stats(client)
         self._resend_settings = True            # the loop thread sends them (no lock held into paho)
         self.delivery_verified = None
         self._send_token()
