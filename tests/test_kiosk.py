@@ -181,3 +181,47 @@ def test_a_whole_site_and_a_whole_fleet_on_one_screen(ws_broker, kiosk_server, b
     assert text(browser, "mood") == "sad" and text(browser, "people") == "3 people"
     publisher.loop_stop()
     publisher.disconnect()
+
+
+def test_the_audience_of_the_last_hours_as_a_chart(ws_broker, kiosk_server, browser, happy_clip, tmp_path):
+    """The page keeps the windows it receives (the broker retains only the newest): one published
+    earlier and the real service's own (the part of a window it saw when it stopped) become two
+    bars, oldest first; each content item's mix of viewers' expressions a stacked bar."""
+    import json
+    import time
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=lobby")
+    assert wait_for(lambda: text(browser, "status") == "connected", timeout=15)
+    assert not browser.find_element("id", "audience").is_displayed()      # no windows yet: no chart
+    publisher = paho.Client(CallbackAPIVersion.VERSION2)
+    publisher.connect("127.0.0.1", ws_broker.port)
+    publisher.loop_start()
+    earlier = {"v": 1, "window_start": time.time() - 1800, "window_end": time.time() - 900, "ots": 9, "viewers": 5,
+               "glances": 7, "left": 9, "dwell_mean_s": 8.0, "dwell_buckets": {}, "attention_s": 50.0,
+               "attention_rate": 0.4, "viewer_expressions": {"neutral": 1.0}, "viewer_valence": 0.0,
+               "content": {"offer": {"ots": 9, "viewers": 5, "attention_s": 50.0, "viewer_expressions": {"neutral": 1.0}}},
+               "quality": {}}
+    publisher.publish("affectlite/lobby/audience", json.dumps(earlier), qos=1).wait_for_publish(5)
+    publisher.loop_stop()
+    publisher.disconnect()
+
+    config = configuration.validate({
+        "mqtt": {"port": ws_broker.port, "device_id": "lobby", "queue_path": str(tmp_path / "q.sqlite3")},
+        "audience": {"enabled": True}, "recognizer": {"max_fps": 30}}, environ={})
+    service = Service(config, source=MemorySource(read_frames(happy_clip) * 2, fps=30))
+    service.set_content("welcome")
+    service.run()
+
+    bars = lambda: browser.find_elements("css selector", "#audience-chart rect[data-window]")
+    assert wait_for(lambda: len(bars()) == 2, timeout=15)
+    assert browser.find_element("id", "audience").is_displayed()
+    assert [b.get_attribute("data-viewers") for b in bars()] == ["5", "1"]        # oldest first
+    items = browser.find_elements("css selector", "#content-mix li")
+    assert [i.get_attribute("data-content") for i in items] == ["offer", "welcome"]
+    offer = items[0].find_elements("css selector", "rect")
+    assert [(r.get_attribute("data-emotion"), r.get_attribute("data-share")) for r in offer] == [("neutral", "1.000")]
+    welcome_shares = [float(r.get_attribute("data-share")) for r in items[1].find_elements("css selector", "rect")]
+    assert welcome_shares and abs(sum(welcome_shares) - 1) < 0.01

@@ -1,4 +1,5 @@
-// Subscribes to affectlite/<device>/state and /availability and shows the current mood.
+// Subscribes to affectlite/<device>/state and /availability and shows the current mood; with
+// [audience] enabled on the device, also /audience: the last hours' windows as a chart.
 // Kept framework-free so that a kiosk can serve it from any static folder (or file://).
 "use strict";
 
@@ -16,6 +17,8 @@ const settings = {
 
 const $ = (id) => document.getElementById(id);
 const devices = new Map();   // device id -> {online, state}
+const windows = new Map();   // "device window_start" -> an audience window (the last hours)
+const HOURS_SHOWN = 6;
 // A device that died while the broker was down leaves its last state retained: a state older
 // than this (its "time" against this screen's clock) is not shown as current.
 const STALE_S = 60;
@@ -78,7 +81,7 @@ const client = mqtt.connect(settings.broker, {
 const topic = (name) => `${settings.prefix}/${settings.device}/${name}`;
 client.on("connect", () => {
   $("status").textContent = "connected";
-  client.subscribe([topic("state"), topic("availability")], { qos: 1 });
+  client.subscribe([topic("state"), topic("availability"), topic("audience")], { qos: 1 });
 });
 client.on("reconnect", () => { $("status").textContent = "reconnecting…"; });
 client.on("offline", () => { $("status").textContent = "broker unreachable"; });
@@ -88,6 +91,14 @@ client.on("message", (name, payload) => {
   const kind = levels.pop();
   const device = deviceName(levels);
   const entry = devices.get(device) || { online: false, state: null };
+  if (kind === "audience") {
+    try {
+      const w = JSON.parse(payload.toString());
+      if (typeof w.window_start === "number" && typeof w.viewers === "number") windows.set(`${device} ${w.window_start}`, w);
+    } catch (e) { return; }                                                          // ignore a malformed window
+    renderAudience();
+    return;
+  }
   if (kind === "availability") {
     entry.online = payload.toString() === "online";
   } else {
@@ -97,3 +108,65 @@ client.on("message", (name, payload) => {
   render();
 });
 setInterval(render, 5000);   // states age even when no message comes
+
+// The audience chart: viewers per window (bars) and the attention rate (dots, 0-100 %), and per
+// content item how its viewers looked while they looked (one stacked bar each). Counts only.
+const EMOTION_COLOURS = { angry: "#e74c3c", disgust: "#8e44ad", fear: "#d35400", happy: "#2ecc71",
+  neutral: "#95a5a6", sad: "#3498db", surprise: "#f1c40f" };
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attributes) => {
+  const node = document.createElementNS(SVG, tag);
+  Object.entries(attributes).forEach(([key, value]) => node.setAttribute(key, value));
+  return node;
+};
+
+function renderAudience() {
+  const since = Date.now() / 1000 - HOURS_SHOWN * 3600;
+  const shown = [...windows.values()].filter((w) => w.window_end >= since)
+    .sort((a, b) => a.window_start - b.window_start);
+  $("audience").hidden = shown.length === 0;
+  if (shown.length === 0) return;
+  const width = 600, height = 120, most = Math.max(1, ...shown.map((w) => w.viewers));
+  const step = width / shown.length;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, id: "audience-chart", role: "img" });
+  shown.forEach((w, i) => {
+    const bar = height * w.viewers / most;
+    chart.append(svg("rect", { x: i * step + 2, y: height - bar, width: Math.max(step - 4, 1), height: bar,
+      fill: "rgba(255,255,255,0.75)", "data-window": w.window_start, "data-viewers": w.viewers }));
+    if (typeof w.attention_rate === "number") {
+      chart.append(svg("circle", { cx: i * step + step / 2, cy: height * (1 - w.attention_rate), r: 4,
+        fill: "#ffd166", "data-attention": w.attention_rate }));
+    }
+  });
+  const label = svg("text", { x: 0, y: height + 16, fill: "#fff", "font-size": 12 });
+  label.textContent = `viewers per window (bars, up to ${most}) and attention rate (dots), last ${HOURS_SHOWN} h`;
+  chart.append(label);
+  // per content item: the viewers' expressions while they looked, over the windows shown
+  const mix = new Map();
+  shown.forEach((w) => Object.entries(w.content || {}).forEach(([item, figures]) => {
+    const total = mix.get(item) || {};
+    Object.entries(figures.viewer_expressions || {}).forEach(([emotion, share]) => {
+      total[emotion] = (total[emotion] || 0) + share * (figures.attention_s || 0);
+    });
+    mix.set(item, total);
+  }));
+  const rows = [...mix.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([item, totals]) => {
+    const sum = Object.values(totals).reduce((a, b) => a + b, 0) || 1;
+    const row = document.createElement("li");
+    row.dataset.content = item;
+    const name = document.createElement("span");
+    name.textContent = item;
+    const bar = svg("svg", { viewBox: "0 0 100 6", preserveAspectRatio: "none", class: "mix" });
+    let x = 0;
+    Object.entries(totals).sort(([a], [b]) => a.localeCompare(b)).forEach(([emotion, value]) => {
+      const share = value / sum;
+      bar.append(svg("rect", { x, y: 0, width: 100 * share, height: 6, fill: EMOTION_COLOURS[emotion] || "#ccc",
+        "data-emotion": emotion, "data-share": share.toFixed(3) }));
+      x += 100 * share;
+    });
+    row.append(name, bar);
+    return row;
+  });
+  $("audience-chart-box").replaceChildren(chart);
+  $("content-mix").replaceChildren(...rows);
+}
