@@ -145,6 +145,13 @@ def test_entities_a_configuration_does_not_have_are_removed_not_left_behind():
     assert render(template, json.dumps({"people": 0})) == "none"      # an optional key missing is no error
     assert render(template, json.dumps({"combined_valence": {"valence": "positive"}})) == "positive"
     assert with_text["negative_valence_s"]["max"] == NEGATIVE_VALENCE_MAX_S == 86400   # what the command accepts
+    assert without["audience_viewers"] == {"p": "sensor"}                  # audience off: no such entities
+    audience = check_discovery("homeassistant/device/hall/config",
+                               discovery_payload(topic, "hall", audience_on=True, has_temperature=False))
+    assert audience["audience_viewers"]["stat_t"] == "affectlite/hall/audience"
+    rate = audience["audience_attention_rate"]
+    assert render(rate["val_tpl"], json.dumps({"viewers": 3, "attention_rate": 0.4567})) == "45.7"
+    assert render(rate["val_tpl"], json.dumps({"viewers": 0, "attention_rate": None})) == "None"
 
 
 def test_device_ids_that_home_assistant_would_ignore_are_refused():

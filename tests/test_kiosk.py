@@ -225,3 +225,15 @@ def test_the_audience_of_the_last_hours_as_a_chart(ws_broker, kiosk_server, brow
     assert [(r.get_attribute("data-emotion"), r.get_attribute("data-share")) for r in offer] == [("neutral", "1.000")]
     welcome_shares = [float(r.get_attribute("data-share")) for r in items[1].find_elements("css selector", "rect")]
     assert welcome_shares and abs(sum(welcome_shares) - 1) < 0.01
+
+
+def test_the_notice_banner_can_be_switched_on(ws_broker, kiosk_server, browser):
+    """People in view must be told (EU AI Act Art. 50(3)): ?notice=1 shows the standard words,
+    ?notice=TEXT the deployer's own; without it no banner."""
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=lobby")
+    assert not browser.find_element("id", "privacy-notice").is_displayed()
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=lobby&notice=1")
+    banner = browser.find_element("id", "privacy-notice")
+    assert banner.is_displayed() and "No images are stored or sent" in banner.get_attribute("textContent")
+    browser.get(f"{kiosk_server}?broker=ws://127.0.0.1:{ws_broker.ws_port}&device=lobby&notice=Counts%20only%20here")
+    assert browser.find_element("id", "privacy-notice").get_attribute("textContent") == "Counts only here"

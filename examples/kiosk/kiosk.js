@@ -11,11 +11,21 @@ const settings = {
   // A "+" typed into an address arrives as a space: it can only have meant the wildcard.
   prefix: (params.get("prefix") || "affectlite").replace(/ /g, "+"),
   device: (params.get("device") || "+").trim().replace(/ /g, "+") || "+",
+  // notice=1 shows the notice people in view must be given (EU AI Act Art. 50(3)); notice=TEXT
+  // shows your own wording instead.
+  notice: params.get("notice"),
   username: params.get("user") || undefined,
   password: params.get("password") || undefined,
 };
 
 const $ = (id) => document.getElementById(id);
+const DEFAULT_NOTICE = "This screen estimates, on this device only, how many people look at it and the expressions "
+  + "they show. No images are stored or sent, and no one is identified.";
+if (settings.notice) {
+  $("privacy-notice").textContent = ["1", "true", "on"].includes(settings.notice.toLowerCase())
+    ? DEFAULT_NOTICE : settings.notice;
+  $("privacy-notice").hidden = false;
+}
 const devices = new Map();   // device id -> {online, state}
 const windows = new Map();   // "device window_start" -> an audience window (the last hours)
 const HOURS_SHOWN = 6;
