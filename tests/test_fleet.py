@@ -294,6 +294,17 @@ def test_the_same_store_in_postgresql(postgres):
     store.flush()
     assert store.count("events") == 3
     assert alerts_per_day(store)[1][1:] == ["till", alerts_per_day(store)[1][2], "negative_share", 1]
+    assert store.gaps() == [] and store.missing("shop", "till") == 0     # these events carry no numbers
+    window = {"v": 1, "window_start": 1_790_000_000.0, "window_end": 1_790_000_900.0, "ots": 4, "viewers": 2,
+              "left": 4, "dwell_mean_s": 6.0, "attention_s": 9.5, "viewer_valence": 0.5,
+              "content": {"offer": {"ots": 4, "viewers": 2, "attention_s": 9.5, "left": 4, "dwell_mean_s": 6.0}}}
+    for _ in range(2):                                            # a redelivery is stored once
+        assert store.add(Route("shop", "till", "audience"), json.dumps(window).encode(), 0.0) is None
+    store.flush()
+    from affectlite.fleet.reports import audience
+
+    assert store.count("audience") == 1
+    assert [row[3:8] for row in audience(store, per="day")[1:]] == [["", 1, 4, 2, 9.5], ["offer", 1, 4, 2, 9.5]]
     store.close()
     again = open_store(postgres)                                  # the schema exists: created once
     assert again.count("events") == 3
