@@ -148,8 +148,8 @@ if [[ $BROKER -eq 1 ]]; then
             $(hostname -I 2>/dev/null || true)
     fi
     echo "add users when you need them (one per client; the broker ties each session to its user):"
-    echo "  sudo mosquitto_passwd /etc/mosquitto/kiosk.passwd kiosk.lobby           # a kiosk screen (9001 here, 9443 TLS)"
-    echo "  sudo mosquitto_passwd /etc/mosquitto/affectlite.passwd homeassistant    # TLS on 8883, trusting /etc/mosquitto/certs/ca.crt"
+    echo "  sudo $PREFIX/venv/bin/affectlite broker-user kiosk kiosk.lobby           # a kiosk screen (9001 here, 9443 TLS)"
+    echo "  sudo $PREFIX/venv/bin/affectlite broker-user automation homeassistant    # TLS on 8883, trusting /etc/mosquitto/certs/ca.crt"
     run systemctl restart mosquitto
 fi
 

@@ -425,3 +425,36 @@ def test_over_mqtt5_the_retained_state_expires_once_the_device_is_gone(broker, t
         device.client.socket().close()
     wait_for(lambda: False, timeout=3.5)
     assert retained_state() == ["affectlite/old/state"]     # 3.1.1: kept for ever; 5: expired
+
+
+def test_broker_users_are_named_so_that_no_two_logins_collide(tmp_path, capsys):
+    """A kiosk named like a device (lobby) threw the device out on every connect (client id = user
+    name): the tool refuses such names, and each user it adds logs in on the shipped broker."""
+    from affectlite.cli import main
+
+    assert main(["broker-user", "device", "lobby", "--dir", str(tmp_path)]) == 0
+    password = capsys.readouterr().out.split("(shown once): ")[1].split(";")[0]
+    assert main(["broker-user", "kiosk", "lobby", "--dir", str(tmp_path)]) == 2          # no dot: a device's name
+    assert "has a dot in it" in capsys.readouterr().err
+    assert main(["broker-user", "automation", "lobby", "--dir", str(tmp_path)]) == 2     # taken
+    assert "already a user in affectlite.passwd" in capsys.readouterr().err
+    assert main(["broker-user", "device", "kiosk.lobby", "--dir", str(tmp_path)]) == 2   # a dot: a kiosk's name
+    assert main(["broker-user", "kiosk", "kiosk.lobby", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / "kiosk.passwd").read_text().startswith("kiosk.lobby:")
+    assert (tmp_path / "affectlite.passwd").read_text().startswith("lobby:")
+
+    from broker import Broker
+
+    broker = Broker(tmp_path / "b", extra=f"allow_anonymous false\npassword_file {tmp_path / 'affectlite.passwd'}\n") \
+        if (tmp_path / "b").mkdir() is None else None
+    broker.start()
+    try:
+        client = paho.Client(CallbackAPIVersion.VERSION2)
+        client.username_pw_set("lobby", password)
+        assert client.connect("127.0.0.1", broker.port) == 0
+        client.loop_start()
+        assert wait_for(lambda: client.is_connected())
+        client.loop_stop()
+        client.disconnect()
+    finally:
+        broker.stop()

@@ -127,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "load its models where they will run, connect to its broker; exit 1 if it cannot run")
     doctor.add_argument("--json", action="store_true", help="the report as JSON (ok, problems, sections)")
 
+    user = sub.add_parser("broker-user", help="add a user to the shipped broker's password files, named so that "
+                                              "no two logins can collide", formatter_class=HelpFormatter, parents=common,
+                          epilog=examples("sudo affectlite broker-user kiosk kiosk.lobby",
+                                          "sudo affectlite broker-user automation homeassistant",
+                                          "sudo affectlite broker-user device lobby --password-env LOBBY_PASSWORD"))
+    user.add_argument("role", choices=["device", "kiosk", "automation"],
+                      help="device: named as its mqtt.device_id; kiosk: a screen, a dot in its name; automation: "
+                           "Home Assistant, Node-RED")
+    user.add_argument("name", help="the user name")
+    user.add_argument("--dir", type=Path, default=Path("/etc/mosquitto"), help="where the password files are")
+    user.add_argument("--password-env", help="environment variable holding the password (default: one is made "
+                                             "and printed once)")
+
     fleet = sub.add_parser("fleet", help="many devices: a live table of every device on a broker, and their history",
                            formatter_class=HelpFormatter, parents=common,
                            epilog=examples("affectlite fleet watch --host central.lan --user fleet --db fleet.sqlite3",
@@ -366,6 +379,21 @@ def _doctor(args) -> int:
     return 0 if ok else 1
 
 
+def _broker_user(args) -> int:
+    import os
+
+    from affectlite.broker_users import ROLES, add_user
+
+    given = os.environ.get(args.password_env) if args.password_env else None
+    if args.password_env and not given:
+        raise ValueError(f"--password-env {args.password_env}: that variable is not set")
+    password = add_user(args.dir, args.role, args.name, given)
+    print(f"{args.role} user {args.name!r} added to {args.dir / ROLES[args.role][0]}"
+          + ("" if given else f"; its password (shown once): {password}")
+          + "; restart Mosquitto to load it (systemctl restart mosquitto)")
+    return 0
+
+
 def _fleet(args) -> int:
     import csv
     import logging
@@ -405,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     set_verbosity(args)
     try:
-        return {"analyze": _analyze, "run": _run, "doctor": _doctor, "fleet": _fleet}[args.command](args)
+        return {"analyze": _analyze, "run": _run, "doctor": _doctor, "fleet": _fleet,
+                "broker-user": _broker_user}[args.command](args)
     except ValueError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
