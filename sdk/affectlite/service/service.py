@@ -149,10 +149,10 @@ class Service:
                 self.listener.close()
             raise
         self.sink.start()
+        self.notifier.ready(f"{self.source.name} open, publishing")
         # This run's first figures at once: they replace the previous run's retained stats as soon
         # as the broker is reached (a dashboard would show those as current meanwhile).
         self._publish_stats(0.0)
-        self.notifier.ready(f"{self.source.name} open, publishing")
         started = time.monotonic()
         pacer = FramePacer(self.config["recognizer"]["max_fps"], started)
         watchdog = FrameWatchdog(self.notifier, started)
