@@ -16,7 +16,7 @@ on the frames where it is not classified (``classify_every``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -106,8 +106,7 @@ class FaceEmotion:
         return head_pose(self.keypoints, self.box)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("keypoints", None)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "keypoints"}
         data["box"] = [round(v, 1) for v in self.box]
         data["score"] = round(self.score, 4)
         data["probabilities"] = {k: round(v, 4) for k, v in self.probabilities.items()}

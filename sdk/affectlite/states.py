@@ -138,9 +138,7 @@ class StateTracker:
             events += self._decide(person, now)
 
         for track_id in [t for t, p in self.people.items() if now - p.last_seen > o.face_timeout_s]:
-            person = self.people.pop(track_id)
-            events.append(self._event(now, "face_left", track_id, in_view_s=round(person.last_seen - person.first_seen, 2),
-                                      last_state=person.state))
+            events.append(self._left(now, track_id, self.people.pop(track_id)))
         return events + self._alerts(now)
 
     def _decide(self, person: Person, now: float) -> list[Event]:
@@ -215,8 +213,11 @@ class StateTracker:
     def everyone_leaves(self, now: float) -> list[Event]:
         """Everyone in view leaves now (privacy mode turned on): each gets its face_left, so that
         a consumer pairing face_appeared with face_left never keeps a ghost in the room."""
-        events = [self._event(now, "face_left", track_id, in_view_s=round(p.last_seen - p.first_seen, 2),
-                              last_state=p.state) for track_id, p in sorted(self.people.items())]
+        events = [self._left(now, track_id, person) for track_id, person in sorted(self.people.items())]
         self.people.clear()
         return events
+
+    def _left(self, now: float, track_id: int, person: Person) -> Event:
+        return self._event(now, "face_left", track_id, in_view_s=round(person.last_seen - person.first_seen, 2),
+                           last_state=person.state)
 

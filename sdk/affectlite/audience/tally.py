@@ -131,10 +131,9 @@ class AudienceTally:
         if reset:
             self._left = []
             self._seen_in_window = set(self._present)
-            for person in self._present.values():
-                fresh = _Person(first=person.first, last=person.last, run_s=person.run_s)
-                fresh.contents = {self._content} if self._content else set()
-                person.__dict__.update(fresh.__dict__)
+            showing = {self._content} if self._content else set()
+            self._present = {track_id: _Person(first=p.first, last=p.last, run_s=p.run_s, contents=set(showing))
+                             for track_id, p in self._present.items()}
             self.window_start = now
         return result
 

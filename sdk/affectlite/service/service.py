@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from affectlite.audience import Seen
 from affectlite.capture import LatestFrame
 from affectlite.fusion.late import reliability_from_cards
 from affectlite.fusion.valence import combine_valence
 from affectlite.labels import LabelSet, describe
 from affectlite.recognizer import EmotionRecognizer, RecognizerOptions
 from affectlite.service import commands
-from affectlite.audience import Seen
 from affectlite.service.audience_stage import AudienceStage
 from affectlite.service.clocks import Every, FramePacer
 from affectlite.service.fusing import PersonFusion
@@ -273,6 +273,8 @@ class Service:
         for event in events:
             if event.type == "alert":
                 self._alert_until = now + max(self.states.alerts.cooldown_s, 5.0)
+            elif not self.per_person:
+                continue                          # [audience] only: no per-person events
             payload = event.payload()
             evidence = self.labels.vector(payload["evidence"]) if "evidence" in payload else None
             if self.listener is not None and evidence is not None:
@@ -281,10 +283,8 @@ class Service:
                 payload["fused"] = describe(self.fusion_stage.fused(evidence, self.voice, payload.get("track_id")))
             if self.explain and evidence is not None:
                 payload["explain"] = self.fusion_stage.explanation(evidence, self.voice, payload.get("track_id"))
-            if not self.per_person and event.type != "alert":
-                continue                          # [audience] only: no per-person events
             if not self.per_person:
-                payload["track_id"] = None
+                payload["track_id"] = None        # a room's alert, nobody's
             self.sink.publish_event(payload)
             self.counters.events += 1
         payload = self.state_payload(now)

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def cpu_temperature() -> float | None:
-    """°C from the first thermal zone (a Raspberry Pi's SoC), None where unreadable."""
-    try:
-        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0, 1)
-    except (OSError, ValueError):
-        return None
+from affectlite.thermal import cpu_temperature
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from affectlite import __version__
 from affectlite.labels import EMOTIONS
-from affectlite.service.stats import cpu_temperature
 from affectlite.states import NEGATIVE_VALENCE_MAX_S
+from affectlite.thermal import cpu_temperature
 
 EVENT_TYPES = ("face_appeared", "face_left", "state_changed", "alert")
 
