@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from affectlite_convert.commands._common import PROG
+
+FACE_WIDTHS = "32,48,128,256"
 
 
 def add_to(parent, add) -> None:
@@ -55,11 +58,26 @@ def add_to(parent, add) -> None:
                            "source (default: %(default)s)")
     face.add_argument("--blur-probability", type=float, default=0.5,
                       help="with --new-set: new-set faces blurred to FER2013's resolution (default: %(default)s)")
+    face.add_argument("--widths", type=_widths, default=FACE_WIDTHS, metavar="W1,W2,...",
+                      help="channels of each stage, the first at full resolution; wider learns more and costs more "
+                           "per face (benchmarks/face_latency.py) (default: %(default)s)")
     face.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     face.set_defaults(handler=run)
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected two or more channel counts separated by commas, e.g. "
+                                         f"{FACE_WIDTHS}, got '{text}'")
+    return widths
+
+
 def run(args) -> int:
+    from affectlite_convert.training.face_cnn import FaceCnnSpec
     from affectlite_convert.training.train_face import FaceRecipe, export_for_deployment, train_face
 
     train = args.train or args.data / "fer2013_train.npz"
@@ -88,7 +106,8 @@ def run(args) -> int:
                         new_set=str(args.new_set) if args.new_set else "",
                         new_set_smoothing=args.new_set_smoothing if args.new_set else FaceRecipe.new_set_smoothing,
                         mask_probability=args.mask_probability if args.new_set else 0.0,
-                        blur_probability=args.blur_probability if args.new_set else 0.0)
+                        blur_probability=args.blur_probability if args.new_set else 0.0,
+                        model=FaceCnnSpec(widths=args.widths))
     if args.new_set and not args.new_set.is_file():
         raise FileNotFoundError(f"--new-set {args.new_set}: no such file")
     final = train_face(train, val, args.out, recipe, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,

@@ -28,7 +28,8 @@ def teacher_probabilities(teachers: Sequence[str | Path], views: Sequence[np.nda
         model = keras.models.load_model(path, compile=False)
         expected = tuple(model.inputs[0].shape[1:])
         for x in views:
-            if tuple(x.shape[1:]) != expected:
+            # a fully convolutional teacher (None, None, 1) takes any image size
+            if len(x.shape) != len(expected) + 1 or any(e not in (None, d) for e, d in zip(expected, x.shape[1:])):
                 raise ValueError(f"teacher {path} takes inputs of shape {expected}, the training data are "
                                  f"{tuple(x.shape[1:])}: distil from models trained on the same inputs")
             probs = model.predict(x, batch_size=512, verbose=0)
