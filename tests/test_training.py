@@ -142,6 +142,24 @@ def test_a_run_can_start_from_a_trained_model(tmp_path, split):
         train_face(split[0], split[1], tmp_path / "third", wider, verbose=0)
 
 
+def test_a_wider_student_learns_from_a_fully_convolutional_teacher(tmp_path, split, capsys):
+    """A run's own final.keras takes faces of any size (None, None, 1): it teaches a student of
+    another width (``--widths``) trained on 48x48 faces."""
+    import keras
+
+    from affectlite_convert.cli import main
+
+    teacher = train_face(split[0], split[1], tmp_path / "teacher", FaceRecipe(**{**TINY.__dict__, "epochs": 1}), verbose=0)
+    assert tuple(keras.models.load_model(teacher).inputs[0].shape[1:]) == (None, None, 1)
+    student = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "teachers": (str(teacher),), "distill_weight": 0.5,
+                            "model": FaceCnnSpec(widths=(8, 16, 24, 48))})
+    final = train_face(split[0], split[1], tmp_path / "student", student, verbose=0)
+    assert keras.models.load_model(final).count_params() > keras.models.load_model(teacher).count_params()
+    with pytest.raises(SystemExit):
+        main(["train", "face", "--widths", "64", "--out", str(tmp_path / "x")])
+    assert "--widths: expected two or more channel counts separated by commas" in capsys.readouterr().err
+
+
 def test_a_run_started_before_an_option_existed_resumes_with_it_at_its_default(tmp_path):
     """A toolchain update that adds a recipe option (e.g. speech distillation) must not strand a
     run stopped half-way: the new option at its default resumes; at another value, or any other
