@@ -154,6 +154,28 @@ def test_entities_a_configuration_does_not_have_are_removed_not_left_behind():
     assert render(rate["val_tpl"], json.dumps({"viewers": 0, "attention_rate": None})) == "None"
 
 
+def test_per_entity_discovery_carries_the_device_in_every_message():
+    """``mqtt.discovery = "entities"`` (Home Assistant before 2024.12): one retained message per
+    entity on <prefix>/<platform>/<device>/<key>/config, each naming the device, origin and
+    availability; a removed entity's message is empty, which removes it."""
+    from affectlite.sinks.home_assistant import discovery_payload, entity_messages
+
+    topic = lambda name: f"affectlite/hall/{name}"  # noqa: E731
+    payload = discovery_payload(topic, "hall", has_temperature=False)
+    messages = dict(entity_messages(payload, "homeassistant", "hall"))
+    assert len(messages) == len(payload["cmps"])
+    for key, component in payload["cmps"].items():
+        body = messages[f"homeassistant/{component['p']}/hall/{key}/config"]
+        if set(component) == {"p"}:
+            assert body == ""
+            continue
+        entity = json.loads(body)
+        assert entity["dev"] == payload["dev"] and entity["avty_t"] == "affectlite/hall/availability"
+        assert entity["uniq_id"] == f"affectlite_hall_{key}" and "p" not in entity
+        assert REQUIRED[component["p"]] <= set(entity)
+    assert messages["homeassistant/text/hall/caption/config"] == ""          # [text] off
+
+
 def test_device_ids_that_home_assistant_would_ignore_are_refused():
     with pytest.raises(configuration.ConfigError, match=r"mqtt.device_id: 'Lobby Pi.local' may hold only .* 'lobby-pi'"):
         configuration.validate({"mqtt": {"device_id": "Lobby Pi.local"}}, environ={})
@@ -192,6 +214,8 @@ def test_doctor_names_the_home_assistant_that_reads_device_discovery(tmp_path):
     config.write_text(f'[mqtt]\nport = 1\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
     lines, _ = configuration_lines(config)
     assert any("Home Assistant 2024.12 or later" in line for line in lines), lines
+    config.write_text(f'[mqtt]\nport = 1\ndiscovery = "entities"\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
+    assert any("every Home Assistant version reads" in line for line in configuration_lines(config)[0])
     config.write_text(f'[mqtt]\nport = 1\nhomeassistant = false\nqueue_path = "{tmp_path / "q.sqlite3"}"\n')
     assert not any("Home Assistant" in line for line in configuration_lines(config)[0])
 

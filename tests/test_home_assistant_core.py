@@ -72,7 +72,7 @@ class Device:
         self.folder, self.broker_port, self.clip = folder, broker_port, clip
         self.proc: subprocess.Popen | None = None
 
-    def start(self, text: bool = True, audience: bool = True) -> "Device":
+    def start(self, text: bool = True, audience: bool = True, discovery: str = "device") -> "Device":
         config = self.folder / "device.toml"
         config.write_text(f"""
 [source]
@@ -96,6 +96,7 @@ port = {self.broker_port}
 device_id = "{DEVICE}"
 queue_path = "{self.folder / 'outbox.sqlite3'}"
 stats_interval_s = 2
+discovery = "{discovery}"
 """)
         self.log = (self.folder / "device.log").open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "affectlite.cli", "run", "--config", str(config)],
@@ -345,6 +346,36 @@ def test_a_feature_turned_off_removes_its_entities(core, device):
     assert wait_for(lambda: (with_text | with_audience) <= set(entity_registry(core)), timeout=60)
 
 
+def test_discovery_per_entity_gives_the_same_entities_and_switching_back_leaves_no_duplicate(core, device, mosquitto):
+    """``mqtt.discovery = "entities"``, for Home Assistant before 2024.12: the same entities, ids and
+    device, from one message per entity; the device message is cleared, and back again."""
+    documented = set(documented_entities(*FEATURES))
+    retained: dict[str, bytes] = {}
+    watcher = paho.Client(CallbackAPIVersion.VERSION2)
+    watcher.on_message = lambda c, u, m: retained.__setitem__(m.topic, m.payload)
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.subscribe("homeassistant/#")
+    watcher.loop_start()
+    created = {e: entry["created_at"] for e, entry in entity_registry(core).items()}
+    try:
+        for mode in ("entities", "device"):
+            device.stop()
+            device.start(discovery=mode)
+            assert wait_for(lambda: retained.get(f"homeassistant/device/{DEVICE}/config") == b""
+                            if mode == "entities" else
+                            all(v == b"" for t, v in retained.items() if t.count("/") == 4), timeout=30)
+            assert wait_for(lambda: core.state(f"sensor.affectlite_{DEVICE}_people_in_view") == "1", timeout=60)
+            registry = entity_registry(core)
+            ours = {e for e, entry in registry.items() if entry["device_id"] == our_device(core)["id"]}
+            assert ours == documented, (mode, ours ^ documented)
+            assert all(registry[e]["created_at"] == created[e] for e in ours), mode     # the same entries
+            per_entity = [t for t, v in retained.items() if t.count("/") == 4 and v]
+            assert len(per_entity) == (len(documented) if mode == "entities" else 0), (mode, per_entity)
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+
+
 def test_home_assistants_log_has_nothing_about_our_payloads(core, device):
     """Every WARNING and ERROR Home Assistant logged during this module, less those that come from
     this bare test install itself (no pip, no libturbojpeg, no zlib-ng), each named."""
@@ -352,7 +383,11 @@ def test_home_assistants_log_has_nothing_about_our_payloads(core, device):
     unrelated = ("Skipping pip installation", "zlib_ng and isal are not available", "Error loading libturbojpeg",
                  # what onboarding sets up on every new install (weather, radio, text-to-speech), whose
                  # libraries --skip-pip leaves out; they would need the network anyway
-                 "No module named 'radios'", "No module named 'metno'", "No module named 'gtts'")
+                 "No module named 'radios'", "No module named 'metno'", "No module named 'gtts'",
+                 # the last step of Home Assistant's own rollback from device discovery (the device's
+                 # topic cleared once its entities have moved), in the switch of modes above: once
+                 f"No device components to cleanup for {DEVICE}, node_id 'None'")
     problems = [p for p in core.problems() if not any(u in p for u in unrelated)]
+    assert sum("No device components to cleanup" in p for p in core.problems()) <= 1
     assert not problems, "\n".join(problems)
     assert f"Home Assistant {VERSION}" in core.log_text() or core.get("/api/config")["version"] == VERSION

@@ -176,6 +176,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "stats_interval_s": Key((int, float), 30.0, "seconds between .../stats messages", check=_positive, allowed="> 0"),
         "homeassistant": Key(bool, True, "publish Home Assistant MQTT discovery"),
         "discovery_prefix": Key(str, "homeassistant", "Home Assistant's discovery prefix"),
+        "discovery": Key(str, "device", "Home Assistant discovery as one device message (Home Assistant 2024.12 "
+                                        "and later) or one message per entity (any version, e.g. 2024.3 on "
+                                        "Python 3.11)", choices=("device", "entities")),
     },
 }
 

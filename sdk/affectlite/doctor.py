@@ -208,9 +208,12 @@ def _home_assistant_line(config) -> str:
     mqtt = config["mqtt"]
     if not (mqtt["enabled"] and mqtt["homeassistant"]):
         return ""
+    if mqtt["discovery"] == "entities":
+        return (f"Home Assistant: the device announces each entity on {mqtt['discovery_prefix']}/<platform>/"
+                f"{mqtt['device_id']}/<entity>/config, which every Home Assistant version reads")
     return (f"Home Assistant: the device announces itself on {mqtt['discovery_prefix']}/device/{mqtt['device_id']}/"
             f"config, which Home Assistant {HOME_ASSISTANT_MINIMUM} or later reads (older versions create nothing "
-            "and log one warning)")
+            "and log one warning: set mqtt.discovery = \"entities\" for them)")
 
 
 def _broker_line(config) -> str:

@@ -1,4 +1,4 @@
-"""Home Assistant MQTT discovery: the device and its entities, in one retained message.
+"""Home Assistant MQTT discovery: the device and its entities, as retained messages.
 
 Device-based discovery (``<discovery_prefix>/device/<device_id>/config``, Home Assistant 2024.12
 and later) describes every entity of the device at once. An entity that this configuration does
@@ -6,10 +6,17 @@ not have (captions with the text stream off, the CPU temperature where there is 
 sent as ``{"p": "<platform>"}`` alone, which is how Home Assistant removes a component that an
 earlier configuration had created; templates read optional keys with ``.get`` so that a state
 without them renders as ``none``, not as a template error in Home Assistant's log.
+
+Older Home Assistant versions ignore device discovery and create nothing. Home Assistant Core on
+Python 3.11 (Raspberry Pi OS Bookworm's) stops at 2024.3, so ``mqtt.discovery = "entities"`` sends
+the same entities the way every version reads: one message per entity
+(``<discovery_prefix>/<platform>/<device_id>/<key>/config``), an empty one removing an entity.
+Each mode clears the other's messages, so that switching leaves no duplicate behind.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from affectlite import __version__
@@ -107,3 +114,16 @@ def discovery_payload(topic: Callable[[str], str], device: str, text_on: bool = 
         "qos": 1,
         "cmps": components,
     }
+
+
+def entity_messages(payload: dict[str, Any], discovery_prefix: str, device: str) -> list[tuple[str, str]]:
+    """The device of :func:`discovery_payload` as (topic, retained payload) per entity, for Home
+    Assistant versions before device discovery: each entity carries the device, origin and
+    availability itself; an entity this configuration lacks gets an empty payload (removed)."""
+    shared = {key: payload[key] for key in ("dev", "o", "avty_t", "qos")}
+    messages = []
+    for key, component in payload["cmps"].items():
+        body = {name: value for name, value in component.items() if name != "p"}
+        messages.append((f"{discovery_prefix}/{component['p']}/{device}/{key}/config",
+                         json.dumps(shared | body, separators=(",", ":")) if body else ""))
+    return messages

@@ -23,8 +23,9 @@ the state's ``warnings`` say so, naming the user and the device id, and the chec
 
 Home Assistant discovery (:mod:`affectlite.sinks.home_assistant`) goes to
 ``<discovery_prefix>/device/<device_id>/config`` (one retained device message with all its
-components) and is sent again whenever Home Assistant announces itself with
-``<discovery_prefix>/status = online``. No image or crop is ever published.
+components), or with ``discovery = "entities"`` one message per entity, and is sent again whenever
+Home Assistant announces itself with ``<discovery_prefix>/status = online``. No image or crop is
+ever published.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any, Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from affectlite.sinks.home_assistant import discovery_payload
+from affectlite.sinks.home_assistant import discovery_payload, entity_messages
 from affectlite.sinks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 #: How long the delivery check waits for its token, and how often it tries again after that.
 ROUNDTRIP_WAIT_S = 5.0
 ROUNDTRIP_RETRY_S = 30.0
+#: Between ``migrate_discovery`` on the other mode's topics and this mode's messages: Home Assistant
+#: unloads the entities first (asynchronously), or it refuses the new messages as a conflict.
+MIGRATE_WAIT_S = 2.0
+MIGRATE_DISCOVERY = '{"migrate_discovery":true}'
 
 CommandHandler = Callable[[str], Any]     # raw payload text -> new value (raises ValueError when bad)
 #: Commands that change a setting under another name (``set/pause`` turns ``paused`` on).
@@ -87,6 +92,12 @@ class MqttSink:
         # command -> (last logged, not logged since); known commands and one key for all unknown ones
         self._error_log: dict[str, tuple[float, int]] = {}
         self._retained_warned: set[str] = set()          # known command names and UNKNOWN_COMMAND
+        # Discovery waits for the delivery check after a connect: by then the broker has sent the
+        # other discovery mode's retained messages (subscribed first), which are migrated away.
+        self._discovery_due = False
+        self._stale_discovery: set[str] = set()
+        self._migrating: list[str] = []                  # old topics to clear once announced
+        self._announce_at: float | None = None           # when pump() announces (a migration waits)
         # Delivery check: None until the token comes back (or not) after a connect.
         self.delivery_verified: bool | None = None
         self._token = ""
@@ -244,6 +255,9 @@ class MqttSink:
                           ROUNDTRIP_RETRY_S)
         if not self.connected or time.monotonic() - self._connected_at < 0.2:
             return
+        if self._announce_at is not None and time.monotonic() >= self._announce_at:
+            self._announce_at = None
+            self._announce()
         self._publish_settings()
         if not self._check_delivery():
             return
@@ -271,6 +285,8 @@ class MqttSink:
                       "%s/ (the shipped ACL needs mqtt.username = device_id = %r); events stay queued (%d)",
                       self.config["host"], self.config["port"], self.topic("set/_roundtrip"), user,
                       self.topic("").rstrip("/"), self.config["device_id"], len(self.outbox))
+            if self._discovery_due:                  # announced anyway: discovery may be allowed
+                self._publish_discovery()
         if self.delivery_verified is False and waited > ROUNDTRIP_RETRY_S:
             self._send_token()
         return False
@@ -315,9 +331,9 @@ class MqttSink:
         self.unreachable = 0
         self.last_error = None
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
-        client.subscribe([(self.topic("set/+"), 1), (f"{self.config['discovery_prefix']}/status", 1)])
-        if self.config["homeassistant"]:
-            self._publish_discovery()
+        client.subscribe([(self.topic("set/+"), 1), (f"{self.config['discovery_prefix']}/status", 1),
+                          *([(self._other_discovery(), 1)] if self.config["homeassistant"] else [])])
+        self._discovery_due = self.config["homeassistant"]
         if self._state is not None:
             self._send_state(client)
         if self._stats is not None:
@@ -367,12 +383,18 @@ class MqttSink:
             if message.payload.decode(errors="replace").strip().lower() == "online" and self.config["homeassistant"]:
                 self._publish_discovery()
             return
+        if self.config["homeassistant"] and paho.topic_matches_sub(self._other_discovery(), message.topic):
+            if message.retain and message.payload:
+                self._stale_discovery.add(message.topic)
+            return
         name = message.topic.rsplit("/", 1)[-1]
         if name == "_roundtrip":
             if message.payload.decode(errors="replace") == self._token and not self.delivery_verified:
                 if self.delivery_verified is False:
                     log.warning("MQTT delivery works again: queued events go out")
                 self.delivery_verified = True
+                if self._discovery_due:
+                    self._publish_discovery()
             return
         if message.retain:
             # Commands are one-shot: a retained `set/paused ON` would pause the device after every
@@ -419,10 +441,38 @@ class MqttSink:
         else:
             self._error_log[command] = (last, quiet + 1)
 
+    def _other_discovery(self) -> str:
+        """The topic filter of the discovery mode not configured, whose retained messages an
+        earlier configuration may have left."""
+        prefix, device = self.config["discovery_prefix"], self.config["device_id"]
+        return f"{prefix}/device/{device}/config" if self.config["discovery"] == "entities" else f"{prefix}/+/{device}/+/config"
+
     def _publish_discovery(self) -> None:
+        """This mode's messages. Where the other mode's were found (a configuration switched), they
+        are migrated as Home Assistant prescribes, so that every entity keeps its id and history:
+        ``migrate_discovery`` on the old topics, a moment later the new messages (:meth:`pump`),
+        then the old topics cleared."""
+        self._discovery_due = False
+        if not self._stale_discovery:
+            self._announce()
+            return
+        self._migrating, self._stale_discovery = sorted(self._stale_discovery), set()
+        log.info("Home Assistant discovery: moving %d message(s) of the other mode to mqtt.discovery = %r",
+                 len(self._migrating), self.config["discovery"])
+        for topic in self._migrating:
+            self.client.publish(topic, MIGRATE_DISCOVERY, qos=1, retain=True)
+        self._announce_at = time.monotonic() + MIGRATE_WAIT_S
+
+    def _announce(self) -> None:
         payload = discovery_payload(self.topic, self.config["device_id"], text_on="text" in self.commands,
                                     labels=self.labels, audience_on="content" in self.commands)
-        self.client.publish(self.discovery_topic, _encode(payload), qos=1, retain=True)
+        if self.config["discovery"] == "entities":
+            messages = entity_messages(payload, self.config["discovery_prefix"], self.config["device_id"])
+        else:
+            messages = [(self.discovery_topic, _encode(payload))]
+        old, self._migrating = self._migrating, []
+        for topic, body in [*((topic, "") for topic in old), *messages]:
+            self.client.publish(topic, body, qos=1, retain=True)
 
 
 def probe_broker(config: dict[str, Any], timeout: float = 5.0) -> tuple[str, str]:
