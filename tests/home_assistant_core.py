@@ -1,6 +1,10 @@
 """A real Home Assistant core for the tests: started with ``hass`` from its own virtual environment
 (``tests/home_assistant_venv.sh``), onboarded and given its MQTT entry through the REST API, as a
-person would through the web page, and asked what it shows through its REST and WebSocket APIs."""
+person would through the web page, and asked what it shows through its REST and WebSocket APIs.
+
+Two pinned versions: :data:`CURRENT` (device discovery, the frontend for screenshots) and
+:data:`OLD`, the last release Home Assistant Core gets on Python 3.11 (Raspberry Pi OS Bookworm),
+which reads only per-entity discovery."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from pathlib import Path
 
 from broker import free_port, wait_for
 
-VERSION = "2025.4.4"
+CURRENT, OLD = "2025.4.4", "2024.3.3"
+PYTHON = {CURRENT: "3.13", OLD: "3.11"}
 VENV_SCRIPT = Path(__file__).parent / "home_assistant_venv.sh"
 CONFIGURATION = """\
 homeassistant:
@@ -33,50 +38,53 @@ homeassistant:
 http:
   server_host: 127.0.0.1
   server_port: {port}
-frontend:
 automation: !include automations.yaml
+logger:
+  default: info
+"""
+FRONTEND = """\
+frontend:
 lovelace:
   dashboards:
     affectlite-dashboard:
       mode: yaml
       title: affectlite
       filename: dashboard.yaml
-logger:
-  default: info
 """
 
 
-def venv() -> Path:
-    return Path(os.environ.get("AFFECTLITE_HA_VENV")
-                or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "affectlite" / f"homeassistant-{VERSION}")
+def venv(version: str) -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "affectlite" / f"homeassistant-{version}"
 
 
-def python_313() -> str | None:
-    """A Python 3.13 interpreter, looked for where tests/home_assistant_venv.sh looks."""
-    candidates = [shutil.which("python3.13"), *sorted(map(str, Path.home().glob(".pyenv/versions/3.13*/bin/python3")))]
+def find_python(want: str) -> str | None:
+    """An interpreter of version ``want`` ("3.13"), looked for where tests/home_assistant_venv.sh looks."""
+    candidates = [shutil.which(f"python{want}"), *sorted(map(str, Path.home().glob(f".pyenv/versions/{want}.*/bin/python3")))]
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                capture_output=True, text=True)
-        if probe.stdout.strip() == "True":          # a pyenv shim answers to the name without the version
+        if probe.stdout.strip() == want:            # a pyenv shim answers to the name without the version
             return candidate
     return None
 
 
-def missing_reason() -> str | None:
-    """Why the core cannot run here, or None."""
-    if (venv() / ".complete").exists():
+def missing_reason(version: str) -> str | None:
+    """Why this core cannot run here, or None. Without its Python it cannot be installed at all;
+    with it, a missing venv is a set-up step not taken (which CI must not skip)."""
+    if (venv(version) / ".complete").exists():
         return None
-    if python_313() is None:
-        return f"Home Assistant {VERSION} needs Python 3.13, and none is on this machine (see {VENV_SCRIPT.name})"
-    return f"no Home Assistant core in {venv()}: run bash tests/{VENV_SCRIPT.name} first"
+    if find_python(PYTHON[version]) is None:
+        return (f"Home Assistant {version} needs Python {PYTHON[version]}, and none is on this machine "
+                f"(see tests/{VENV_SCRIPT.name})")
+    return f"no Home Assistant {version} in {venv(version)}: run bash tests/{VENV_SCRIPT.name} first"
 
 
 class HomeAssistant:
     """One core in ``config_dir``, on a free loopback port. :meth:`start` is reusable after :meth:`stop`
     (a restart keeps the onboarding, the MQTT entry and the registries, as on a real install)."""
 
-    def __init__(self, config_dir: Path):
-        self.dir = config_dir
+    def __init__(self, config_dir: Path, version: str = CURRENT):
+        self.dir, self.version = config_dir, version
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.client_id = self.url + "/"
@@ -84,14 +92,15 @@ class HomeAssistant:
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "home-assistant.log"
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "configuration.yaml").write_text(CONFIGURATION.format(port=self.port))
+        frontend = version == CURRENT                # the old core runs headless: no screenshots of it
+        (self.dir / "configuration.yaml").write_text(CONFIGURATION.format(port=self.port) + (FRONTEND if frontend else ""))
         for name in ("automations.yaml", "dashboard.yaml"):
             if not (self.dir / name).exists():
                 (self.dir / name).write_text("[]\n" if name == "automations.yaml" else "views: []\n")
 
     # -- process ---------------------------------------------------------------------------------
     def start(self, timeout: float = 120) -> "HomeAssistant":
-        self.proc = subprocess.Popen([str(venv() / "bin" / "hass"), "-c", str(self.dir), "--skip-pip",
+        self.proc = subprocess.Popen([str(venv(self.version) / "bin" / "hass"), "-c", str(self.dir), "--skip-pip",
                                       "--log-file", str(self.log)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         if not wait_for(self._running, timeout=timeout, interval=0.5):
@@ -126,13 +135,16 @@ class HomeAssistant:
         return [r for r in records if re.match(r"\S+ \S+ (WARNING|ERROR|CRITICAL) ", r)]
 
     # -- onboarding and the MQTT entry ---------------------------------------------------------
-    def onboard(self, username: str = "test", password: str = "affectlite-test") -> str:
-        """The four onboarding steps of a new install; returns the owner's access token."""
+    def onboard(self, username: str = "test", password: str = "affectlite-test", every_step: bool = True) -> str:
+        """The four onboarding steps of a new install (``every_step=False``: the owner only, which is
+        all the APIs need); returns the owner's access token."""
         code = self._post("/api/onboarding/users", {"client_id": self.client_id, "name": "Test", "username": username,
                                                     "password": password, "language": "en"})["auth_code"]
         self.tokens = self._post("/auth/token", {"grant_type": "authorization_code", "code": code,
                                                  "client_id": self.client_id}, form=True)
         self.token = self.tokens["access_token"]
+        if not every_step:
+            return self.token
         self.post("/api/onboarding/core_config", {})
         self.post("/api/onboarding/analytics", {})
         self.post("/api/onboarding/integration", {"client_id": self.client_id,
@@ -195,5 +207,5 @@ class HomeAssistant:
 
     def check_config(self) -> subprocess.CompletedProcess:
         """``hass --script check_config``: what Home Assistant says about the configuration folder."""
-        return subprocess.run([str(venv() / "bin" / "hass"), "--script", "check_config", "-c", str(self.dir)],
+        return subprocess.run([str(venv(self.version) / "bin" / "hass"), "--script", "check_config", "-c", str(self.dir)],
                               capture_output=True, text=True, timeout=300)
