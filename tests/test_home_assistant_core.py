@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import paho.mqtt.client as paho
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from broker import Broker, wait_for
@@ -151,9 +152,8 @@ def core(folder, mosquitto):
       emotion: sensor.affectlite_{DEVICE}_dominant_emotion
       people: sensor.affectlite_{DEVICE}_people_in_view
 """)
-    card = (EXAMPLES / "card.yaml").read_text()
-    (config / "dashboard.yaml").write_text("views:\n  - title: Lobby\n    cards:\n      - "
-                                           + card.split("\n", 2)[2].replace("\n", "\n        ").rstrip() + "\n")
+    card = yaml.safe_load((EXAMPLES / "card.yaml").read_text())
+    (config / "dashboard.yaml").write_text(yaml.safe_dump({"views": [{"title": "Lobby", "cards": [card]}]}))
     ha = HomeAssistant(config)
     ha.start()
     ha.onboard()
