@@ -164,3 +164,40 @@ def test_evaluate_reports_the_raters_and_calibration(tmp_path, ferplus_folder, t
     assert result.crowd.majority.n == int(data.votes.usable.sum()) < 200
     assert 0 <= result.crowd.ece <= 1 and result.crowd.cross_entropy > 0
     assert result.as_dict()["ferplus_majority"]["ece"] == round(result.crowd.ece, 4)
+
+
+def test_a_second_face_set_trains_beside_the_votes_and_a_masked_teacher_teaches(tmp_path, ferplus_folder, monkeypatch):
+    """``--new-set``: the second set's train part beside FER2013, the prior adjustment chosen on the
+    held-out images. ``--teacher-mask``: the teachers see every face through that set's oval, as a
+    teacher trained on the set alone saw faces."""
+    from conftest import FACES
+
+    import affectlite_convert.training.train_face as trainer
+    from affectlite_convert.data.faces import holdout_part
+    from affectlite_convert.training.augment import oval_mask
+
+    with np.load(FACES / "affectnet7_train.npz") as new:
+        np.savez(tmp_path / "new.npz", x=new["x"][:600], y=new["y"][:600], classes=new["classes"])
+    data = dict(train_path=ferplus_folder / "fer2013_train.npz", val_path=ferplus_folder / "fer2013_publictest.npz",
+                votes_path=ferplus_folder / "ferplus_votes.npz", verbose=0)
+    tiny = dict(epochs=1, batch_size=50, warmup_epochs=1, labels="ferplus", label_mix=0.1, temperature_holdout=60,
+                model=FaceCnnSpec(widths=(8, 16, 16, 32)), new_set=str(tmp_path / "new.npz"),
+                mask_probability=0.5, blur_probability=0.5)
+    teacher = train_face(run_dir=tmp_path / "teacher", recipe=FaceRecipe(**tiny), **data)
+    state = json.loads((tmp_path / "teacher" / "state.json").read_text())
+    assert 400 < state["data"]["new_set"]["train"] < 600 and state["data"]["new_set"]["choose"] > 0
+    assert -0.5 <= state["data"]["prior_adjustment"]["alpha"] <= 1.0
+
+    shown = []
+    real = trainer.teacher_probabilities
+    monkeypatch.setattr(trainer, "teacher_probabilities", lambda teachers, views: shown.append(views) or real(teachers, views))
+    student = FaceRecipe(**tiny, teachers=(str(teacher),), distill_weight=0.3, teacher_mask=True)
+    train_face(run_dir=tmp_path / "student", recipe=student, **data)
+    outside = oval_mask(holdout_part(load_face_npz(tmp_path / "new.npz"), "train").x) == 0
+    image, mirrored = shown[0]                                   # every face masked, and its mirror image
+    assert outside.any() and np.all(image[:, outside] == 0) and np.all(mirrored[:, outside[:, ::-1]] == 0)
+    assert json.loads((tmp_path / "student" / "state.json").read_text())["recipe"]["teacher_mask"] is True
+
+    with pytest.raises(ValueError, match="teacher_mask .* needs a new set"):
+        train_face(run_dir=tmp_path / "bare", recipe=FaceRecipe(**{**tiny, "new_set": ""}, teachers=(str(teacher),),
+                                                                distill_weight=0.3, teacher_mask=True), **data)

@@ -52,6 +52,9 @@ class FaceRecipe:
     #: single network of the same size what one run alone does not find.
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
+    #: With ``new_set``: teachers see every face through the new set's oval mask, for a teacher
+    #: trained on that set alone, which has never seen an unmasked face.
+    teacher_mask: bool = False
     #: A trained face model (same architecture) to start from instead of random weights: a second,
     #: shorter cycle at a lower learning rate, e.g. to move a model towards other targets.
     init: str = ""
@@ -133,7 +136,8 @@ def _datasets(sources: list[FaceSet], val: list[FaceSet], recipe: FaceRecipe, ma
     sample_weights = np.concatenate([_sample_weights(s, recipe)[0] for s in sources])
     source_ids = np.concatenate([np.full(len(s), i, np.int32) for i, s in enumerate(sources)])
     if recipe.teachers and recipe.distill_weight > 0:
-        soft = teacher_probabilities(recipe.teachers, [x_train, x_train[:, :, ::-1]])
+        shown = x_train * mask[None, :, :, None] if recipe.teacher_mask else x_train
+        soft = teacher_probabilities(recipe.teachers, [shown, shown[:, :, ::-1]])
         targets = (1 - recipe.distill_weight) * targets + recipe.distill_weight * soft
     mask_tensor = None if mask is None else tf.constant(mask)
 
@@ -193,6 +197,9 @@ def train_face(
     if recipe.new_set and (recipe.labels != "ferplus" or not recipe.temperature_holdout):
         raise ValueError("a new set (--new-set) trains beside the FER+ votes and is checked on the held-out "
                          "training images: use --labels ferplus with --temperature-holdout N > 0")
+    if recipe.teacher_mask and not (recipe.new_set and recipe.teachers):
+        raise ValueError("teacher_mask shows the teachers faces through the new set's oval mask: it needs a new set "
+                         "(--new-set) and a teacher (--teacher)")
     for name in ("new_set_smoothing", "mask_probability", "blur_probability"):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(recipe, name)}")
