@@ -265,6 +265,36 @@ def test_home_assistant_discovery_is_resent_on_birth(broker, sink):
     watcher.close()
 
 
+def test_a_switch_of_discovery_mode_migrates_what_the_other_mode_left(broker, tmp_path):
+    """An earlier ``discovery = "entities"`` left a retained per-entity message, and Home Assistant's
+    birth is retained too: the device (now in device mode) finds the old message after it connects
+    and moves it as Home Assistant prescribes: ``migrate_discovery`` on the old topic, then, a moment
+    later, the old topic cleared and the device message sent."""
+    old_topic = "homeassistant/sensor/kiosk1/people/config"
+    left = paho.Client(CallbackAPIVersion.VERSION2)
+    left.connect("127.0.0.1", broker.port)
+    left.loop_start()
+    left.publish(old_topic, json.dumps({"name": "People in view", "uniq_id": "affectlite_kiosk1_people"}), qos=1,
+                 retain=True).wait_for_publish(5)
+    left.publish("homeassistant/status", "online", qos=1, retain=True).wait_for_publish(5)
+    left.loop_stop()
+    left.disconnect()
+    watcher = Subscriber(broker.port, ["homeassistant/#"])
+    assert wait_for(lambda: watcher.on(old_topic))
+    sink = MqttSink(mqtt_config(broker, tmp_path))
+    sink.start()
+    try:
+        device_topic = "homeassistant/device/kiosk1/config"
+        assert wait_for(lambda: (sink.pump() or True) and watcher.on(device_topic), timeout=15)
+        assert watcher.on(old_topic)[1:] == ['{"migrate_discovery":true}', ""]
+        order = [topic for topic, _, _ in watcher.messages if topic in (old_topic, device_topic)]
+        assert order == [old_topic, old_topic, old_topic, device_topic]          # left, migrate, cleared, new
+        assert len(watcher.on(device_topic)) == 1                                 # the retained birth: once
+    finally:
+        sink.close()
+        watcher.close()
+
+
 def test_discovery_offers_a_caption_box_when_text_is_on(broker, tmp_path):
     sink = MqttSink(mqtt_config(broker, tmp_path, device_id="desk"), commands={"text": str.strip})
     watcher = Subscriber(broker.port, ["homeassistant/device/desk/config"])

@@ -380,7 +380,10 @@ class MqttSink:
 
     def _on_message(self, client, userdata, message) -> None:
         if message.topic == f"{self.config['discovery_prefix']}/status":
-            if message.payload.decode(errors="replace").strip().lower() == "online" and self.config["homeassistant"]:
+            # Right after a connect (a retained "online") the round trip announces, once the other
+            # mode's retained messages are in.
+            if message.payload.decode(errors="replace").strip().lower() == "online" and self.config["homeassistant"] \
+                    and not self._discovery_due:
                 self._publish_discovery()
             return
         if self.config["homeassistant"] and paho.topic_matches_sub(self._other_discovery(), message.topic):
