@@ -11,7 +11,8 @@ Older Home Assistant versions ignore device discovery and create nothing. Home A
 Python 3.11 (Raspberry Pi OS Bookworm's) stops at 2024.3, so ``mqtt.discovery = "entities"`` sends
 the same entities the way every version reads: one message per entity
 (``<discovery_prefix>/<platform>/<device_id>/<key>/config``), an empty one removing an entity.
-Each mode clears the other's messages, so that switching leaves no duplicate behind.
+A switch of modes is migrated by the sink (:class:`affectlite.sinks.mqtt.MqttSink`), so that no
+duplicate is left behind.
 """
 
 from __future__ import annotations

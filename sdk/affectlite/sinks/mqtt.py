@@ -95,6 +95,11 @@ class MqttSink:
         # Discovery waits for the delivery check after a connect: by then the broker has sent the
         # other discovery mode's retained messages (subscribed first), which are migrated away.
         self._discovery_due = False
+        prefix, device = config["discovery_prefix"], config["device_id"]
+        # The topic filter of the discovery mode not configured, whose retained messages an earlier
+        # configuration may have left.
+        self._other_discovery = (f"{prefix}/device/{device}/config" if config["discovery"] == "entities"
+                                 else f"{prefix}/+/{device}/+/config")
         self._stale_discovery: set[str] = set()
         self._migrating: list[str] = []                  # old topics to clear once announced
         self._announce_at: float | None = None           # when pump() announces (a migration waits)
@@ -332,7 +337,7 @@ class MqttSink:
         self.last_error = None
         client.publish(self.topic("availability"), "online", qos=1, retain=True)
         client.subscribe([(self.topic("set/+"), 1), (f"{self.config['discovery_prefix']}/status", 1),
-                          *([(self._other_discovery(), 1)] if self.config["homeassistant"] else [])])
+                          *([(self._other_discovery, 1)] if self.config["homeassistant"] else [])])
         self._discovery_due = self.config["homeassistant"]
         if self._state is not None:
             self._send_state(client)
@@ -386,7 +391,7 @@ class MqttSink:
                     and not self._discovery_due:
                 self._publish_discovery()
             return
-        if self.config["homeassistant"] and paho.topic_matches_sub(self._other_discovery(), message.topic):
+        if self.config["homeassistant"] and paho.topic_matches_sub(self._other_discovery, message.topic):
             if message.retain and message.payload:
                 self._stale_discovery.add(message.topic)
             return
@@ -443,12 +448,6 @@ class MqttSink:
             self._error_log[command] = (now, 0)
         else:
             self._error_log[command] = (last, quiet + 1)
-
-    def _other_discovery(self) -> str:
-        """The topic filter of the discovery mode not configured, whose retained messages an
-        earlier configuration may have left."""
-        prefix, device = self.config["discovery_prefix"], self.config["device_id"]
-        return f"{prefix}/device/{device}/config" if self.config["discovery"] == "entities" else f"{prefix}/+/{device}/+/config"
 
     def _publish_discovery(self) -> None:
         """This mode's messages. Where the other mode's were found (a configuration switched), they
