@@ -201,3 +201,47 @@ def test_a_second_face_set_trains_beside_the_votes_and_a_masked_teacher_teaches(
     with pytest.raises(ValueError, match="teacher_mask .* needs a new set"):
         train_face(run_dir=tmp_path / "bare", recipe=FaceRecipe(**{**tiny, "new_set": ""}, teachers=(str(teacher),),
                                                                 distill_weight=0.3, teacher_mask=True), **data)
+
+
+def test_a_source_head_with_its_gradient_reversed_trains_and_only_the_face_model_ships(tmp_path, ferplus_folder):
+    """``--domain-adversarial``: a head learns which set each face came from while its reversed
+    gradient pushes the CNN to hide it; ``final.keras`` is the plain face model, and a stopped
+    run resumes with the head."""
+    import keras
+    import tensorflow as tf
+    from conftest import FACES
+
+    from affectlite_convert.training.domain_adversarial import GradientReversal
+
+    x = tf.constant([[1.0, -2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = GradientReversal()(x)
+        total = tf.reduce_sum(y * tf.constant([1.0, 2.0, 3.0]))
+    assert np.allclose(y.numpy(), x.numpy()) and np.allclose(tape.gradient(total, x).numpy(), [[-1.0, -2.0, -3.0]])
+
+    with np.load(FACES / "affectnet7_train.npz") as new:
+        np.savez(tmp_path / "new.npz", x=new["x"][:600], y=new["y"][:600], classes=new["classes"])
+    data = dict(train_path=ferplus_folder / "fer2013_train.npz", val_path=ferplus_folder / "fer2013_publictest.npz",
+                votes_path=ferplus_folder / "ferplus_votes.npz", verbose=0)
+    tiny = dict(batch_size=50, warmup_epochs=1, labels="ferplus", label_mix=0.1, temperature_holdout=60,
+                model=FaceCnnSpec(widths=(8, 16, 16, 32)), new_set=str(tmp_path / "new.npz"),
+                mask_probability=0.5, blur_probability=0.5, domain_adversarial=0.3)
+    recipe = FaceRecipe(epochs=2, **tiny)
+    train_face(run_dir=tmp_path / "run", recipe=recipe, **data)
+    state_path = tmp_path / "run" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert "source_loss" in state["history"][0] and "val_source_binary_accuracy" in state["history"][0]
+
+    # stopped after the first epoch: last.keras holds the model with its head
+    state["epochs_done"], state["history"] = 1, state["history"][:1]
+    state_path.write_text(json.dumps(state))
+    (tmp_path / "run" / "final.keras").unlink()
+    final = train_face(run_dir=tmp_path / "run", recipe=recipe, resume=True, **data)
+    assert json.loads(state_path.read_text())["epochs_done"] == 2
+    model = keras.models.load_model(final, compile=False)
+    assert len(model.outputs) == 1 and model.output_shape == (None, 7)
+    assert not any(isinstance(layer, GradientReversal) for layer in model.layers)
+
+    with pytest.raises(ValueError, match="domain_adversarial .* needs a new set"):
+        train_face(run_dir=tmp_path / "bare", recipe=FaceRecipe(epochs=1, **{**tiny, "new_set": ""}), **data)

@@ -50,6 +50,9 @@ def add_to(parent, add) -> None:
     face.add_argument("--teacher-mask", action="store_true",
                       help="with --new-set: the teachers see every face through the new set's oval mask (for a "
                            "teacher trained on that set alone)")
+    face.add_argument("--domain-adversarial", type=float, default=0.0, metavar="WEIGHT",
+                      help="with --new-set: weight of a head that learns which set a face came from, its gradient "
+                           "reversed into the network so that the source becomes invisible; 0: off (default: %(default)s)")
     face.add_argument("--new-set", type=Path, metavar="NPZ",
                       help="with --labels ferplus: a second training set with single labels and none of FER2013's "
                            "images, e.g. DATA/affectnet7_train.npz; 84 %% is trained on, 6 %% chooses the prior "
@@ -105,6 +108,7 @@ def run(args) -> int:
                         class_weight_power=args.class_weight_power,
                         ema_momentum=args.ema, teachers=tuple(str(t.resolve()) for t in args.teacher),
                         distill_weight=args.distill if args.teacher else 0.0, teacher_mask=args.teacher_mask,
+                        domain_adversarial=args.domain_adversarial,
                         warmup_epochs=args.warmup_epochs, init=str(args.init.resolve()) if args.init else "",
                         new_set=str(args.new_set) if args.new_set else "",
                         new_set_smoothing=args.new_set_smoothing if args.new_set else FaceRecipe.new_set_smoothing,

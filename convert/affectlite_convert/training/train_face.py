@@ -22,6 +22,7 @@ from affectlite_convert.data.faces import FaceSet, clean_training_set, holdout_p
 from affectlite_convert.data.ferplus import FERPLUS_INFO, votes_for
 from affectlite_convert.training.augment import AugmentSpec, augment_batch, disguise_source, oval_mask
 from affectlite_convert.training.distill import teacher_probabilities
+from affectlite_convert.training.domain_adversarial import DOMAIN_OUTPUT
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
 from affectlite_convert.training.run import TrainingRun, weights_like
 
@@ -55,6 +56,9 @@ class FaceRecipe:
     #: With ``new_set``: teachers see every face through the new set's oval mask, for a teacher
     #: trained on that set alone, which has never seen an unmasked face.
     teacher_mask: bool = False
+    #: With ``new_set``: weight of a head that tells the two sets apart from the embedding, its
+    #: gradient reversed into the CNN (:mod:`domain_adversarial`); 0: no head.
+    domain_adversarial: float = 0.0
     #: A trained face model (same architecture) to start from instead of random weights: a second,
     #: shorter cycle at a lower learning rate, e.g. to move a model towards other targets.
     init: str = ""
@@ -140,22 +144,33 @@ def _datasets(sources: list[FaceSet], val: list[FaceSet], recipe: FaceRecipe, ma
         soft = teacher_probabilities(recipe.teachers, [shown, shown[:, :, ::-1]])
         targets = (1 - recipe.distill_weight) * targets + recipe.distill_weight * soft
     mask_tensor = None if mask is None else tf.constant(mask)
+    adversarial = recipe.domain_adversarial > 0
+    # the source head's loss counts each set equally, however many faces each holds
+    source_weights = (len(source_ids) / (len(sources) * np.bincount(source_ids)))[source_ids].astype(np.float32)
 
-    def train_batch(images, target, weight, source):
+    def train_batch(images, target, weight, source, source_weight):
         if mask_tensor is not None:
             images = disguise_source(images, source, mask_tensor, recipe.mask_probability, recipe.blur_probability)
-        return augment_batch(images, recipe.augment), target, weight
+        images = augment_batch(images, recipe.augment)
+        if adversarial:
+            source_target = tf.cast(source, tf.float32)[:, None]
+            return images, {"probabilities": target, DOMAIN_OUTPUT: source_target}, \
+                {"probabilities": weight, DOMAIN_OUTPUT: source_weight}
+        return images, target, weight
 
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, targets, sample_weights, source_ids))
+        tf.data.Dataset.from_tensor_slices((x_train, targets, sample_weights, source_ids, source_weights))
         .shuffle(len(x_train), seed=recipe.seed, reshuffle_each_iteration=True)
         .batch(recipe.batch_size, drop_remainder=True)
         .map(train_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(2)
     )
+    val_targets = np.concatenate([face_targets(v, recipe)[0] for v in val])
+    if adversarial:
+        val_sources = np.concatenate([np.full((len(v), 1), i, np.float32) for i, v in enumerate(val)])
+        val_targets = {"probabilities": val_targets, DOMAIN_OUTPUT: val_sources}
     val_ds = (
-        tf.data.Dataset.from_tensor_slices((np.concatenate([_as_float_images(v.x) for v in val]),
-                                            np.concatenate([face_targets(v, recipe)[0] for v in val])))
+        tf.data.Dataset.from_tensor_slices((np.concatenate([_as_float_images(v.x) for v in val]), val_targets))
         .batch(256)
         .prefetch(2)
     )
@@ -190,6 +205,8 @@ def train_face(
     raters' majority (see :func:`export_for_deployment`)."""
     import keras
 
+    from affectlite_convert.training import domain_adversarial  # registers its layer for --resume
+
     if recipe.labels not in ("fer2013", "ferplus"):
         raise ValueError(f"labels must be 'fer2013' or 'ferplus', got {recipe.labels!r}")
     if not 0.0 <= recipe.label_mix <= 1.0:
@@ -200,6 +217,10 @@ def train_face(
     if recipe.teacher_mask and not (recipe.new_set and recipe.teachers):
         raise ValueError("teacher_mask shows the teachers faces through the new set's oval mask: it needs a new set "
                          "(--new-set) and a teacher (--teacher)")
+    if recipe.domain_adversarial and not recipe.new_set:
+        raise ValueError("domain_adversarial hides which set a face came from: it needs a new set (--new-set)")
+    if recipe.domain_adversarial < 0:
+        raise ValueError(f"domain_adversarial must be 0 or more, got {recipe.domain_adversarial}")
     for name in ("new_set_smoothing", "mask_probability", "blur_probability"):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(recipe, name)}")
@@ -237,12 +258,20 @@ def train_face(
         model = build_face_cnn(recipe.model)
         if recipe.init:
             model.set_weights(weights_like(recipe.init, model))
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+        metrics: list | dict = ["accuracy"]
+        if recipe.domain_adversarial:
+            model = domain_adversarial.with_domain_head(model)
+            loss = {"probabilities": loss, DOMAIN_OUTPUT: keras.losses.BinaryCrossentropy(from_logits=True)}
+            metrics = {"probabilities": ["accuracy"], DOMAIN_OUTPUT: [keras.metrics.BinaryAccuracy(threshold=0.0)]}
         model.compile(
             optimizer=keras.optimizers.AdamW(_schedule(recipe, steps_per_epoch), weight_decay=recipe.weight_decay,
                                              use_ema=recipe.ema_momentum > 0,
                                              ema_momentum=recipe.ema_momentum or 0.99),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-            metrics=["accuracy"],
+            loss=loss,
+            loss_weights={"probabilities": 1.0, DOMAIN_OUTPUT: recipe.domain_adversarial}
+            if recipe.domain_adversarial else None,
+            metrics=metrics,
         )
         return model
 
@@ -270,7 +299,7 @@ def train_face(
             "source_disguise": f"FER2013 faces given the new set's oval mask with probability {recipe.mask_probability:g}, "
                                f"new-set faces blurred to a 20-36 px side and back with probability "
                                f"{recipe.blur_probability:g}"}
-    final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose)
+    final = domain_adversarial.save_face_part(run.fit(model, train_ds, val_ds, recipe.epochs, verbose))
     if holdout is not None and "temperature" not in run.state:
         trained = keras.models.load_model(final, compile=False)
         predict = lambda faces: trained.predict(_as_float_images(faces.x), batch_size=512, verbose=0)  # noqa: E731
