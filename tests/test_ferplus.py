@@ -13,7 +13,7 @@ from affectlite_convert.calibration import cross_entropy, expected_calibration_e
 from affectlite_convert.data.faces import DataError, FaceSet, load_face_npz
 from affectlite_convert.data.ferplus import VOTE_CLASSES, Votes, load_votes, votes_for
 from affectlite_convert.training.face_cnn import FaceCnnSpec
-from affectlite_convert.training.train_face import FaceRecipe, face_targets, train_face
+from affectlite_convert.training.train_face import FaceRecipe, export_for_deployment, face_targets, train_face
 
 # One row per case, in FER+ column order:
 #   neutral happiness surprise sadness anger disgust fear contempt unknown NF
@@ -242,6 +242,12 @@ def test_a_source_head_with_its_gradient_reversed_trains_and_only_the_face_model
     model = keras.models.load_model(final, compile=False)
     assert len(model.outputs) == 1 and model.output_shape == (None, 7)
     assert not any(isinstance(layer, GradientReversal) for layer in model.layers)
+    state = json.loads(state_path.read_text())
+    deploy = keras.models.load_model(export_for_deployment(final, tmp_path / "face.keras", temperature=state["temperature"],
+                                                           prior_shift=state["prior_shift"]), compile=False)
+    assert deploy.input_shape == (None, 48, 48, 1)
+    probabilities = deploy.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
+    assert probabilities.shape == (2, 7) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
     with pytest.raises(ValueError, match="domain_adversarial .* needs a new set"):
         train_face(run_dir=tmp_path / "bare", recipe=FaceRecipe(epochs=1, **{**tiny, "new_set": ""}), **data)

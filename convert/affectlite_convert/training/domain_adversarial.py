@@ -33,7 +33,7 @@ def with_domain_head(face_model, hidden: int = 64):
     features = GradientReversal(name="reverse_gradient")(face_model.get_layer("embedding").output)
     hidden_units = layers.Dense(hidden, activation="relu", name="source_hidden")(features)
     source = layers.Dense(1, name=DOMAIN_OUTPUT)(hidden_units)
-    return keras.Model(face_model.inputs, {"probabilities": face_model.output, DOMAIN_OUTPUT: source},
+    return keras.Model(face_model.inputs[0], {"probabilities": face_model.output, DOMAIN_OUTPUT: source},
                        name="face_expression_cnn_adversarial")
 
 
@@ -41,7 +41,8 @@ def face_part(model):
     """The deployable face model inside a training model (the model itself when it has no head)."""
     if len(model.outputs) == 1:
         return model
-    return keras.Model(model.inputs, model.get_layer("probabilities").output, name="face_expression_cnn")
+    # One input tensor, not a list of one: deployment clones the model onto a fixed-size input.
+    return keras.Model(model.inputs[0], model.get_layer("probabilities").output, name="face_expression_cnn")
 
 
 def save_face_part(path: str | Path) -> Path:
