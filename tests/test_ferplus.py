@@ -243,6 +243,7 @@ def test_a_source_head_with_its_gradient_reversed_trains_and_only_the_face_model
     assert len(model.outputs) == 1 and model.output_shape == (None, 7)
     assert not any(isinstance(layer, GradientReversal) for layer in model.layers)
     state = json.loads(state_path.read_text())
+    assert "prior_adjustment" in state["data"] and "temperature_fitted_on" in state["data"]
     deploy = keras.models.load_model(export_for_deployment(final, tmp_path / "face.keras", temperature=state["temperature"],
                                                            prior_shift=state["prior_shift"]), compile=False)
     assert deploy.input_shape == (None, 48, 48, 1)

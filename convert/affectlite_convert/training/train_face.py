@@ -300,7 +300,7 @@ def train_face(
                                f"new-set faces blurred to a 20-36 px side and back with probability "
                                f"{recipe.blur_probability:g}"}
     final = domain_adversarial.save_face_part(run.fit(model, train_ds, val_ds, recipe.epochs, verbose))
-    if holdout is not None and "temperature" not in run.state:
+    if holdout is not None:  # again on a resumed run: its state's data were just rebuilt
         trained = keras.models.load_model(final, compile=False)
         predict = lambda faces: trained.predict(_as_float_images(faces.x), batch_size=512, verbose=0)  # noqa: E731
         probs = predict(holdout)

@@ -319,10 +319,10 @@ def train_speech(data: str | Path, run_dir: str | Path, recipe: SpeechRecipe = S
         "validation_clips": int(sum(len(v.clip_labels) for v in val_sets)),
     }
     final = run.fit(model, train_ds, val_ds, recipe.epochs, verbose, steps_per_epoch=steps)
-    if "temperature" not in run.state:
-        run.state["temperature"] = fit_speech_temperature(keras.models.load_model(final, compile=False), val)
-        run.state["data"]["temperature_fitted_on"] = "the validation speakers' windows (clean recordings)"
-        run.save_state()
+    # fitted again on a resumed run too: its state's data were just rebuilt
+    run.state["temperature"] = fit_speech_temperature(keras.models.load_model(final, compile=False), val)
+    run.state["data"]["temperature_fitted_on"] = "the validation speakers' windows (clean recordings)"
+    run.save_state()
     return final
 
 
