@@ -29,7 +29,7 @@ def split(tmp_path, small_faces):
 def test_train_then_resume(tmp_path, split):
     train, val = split
     run = tmp_path / "run"
-    first = FaceRecipe(**{**TINY.__dict__, "epochs": 1})
+    first = FaceRecipe(**{**TINY.__dict__, "epochs": 1, "ema_momentum": 0.9})
     train_face(train, val, run, first, verbose=0)
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
 
@@ -44,10 +44,19 @@ def test_train_then_resume(tmp_path, split):
     assert state["epochs_done"] == 1 and len(state["history"]) == 1
     assert (run / "log.csv").read_text().count("\n") == 2
 
-    deploy = export_for_deployment(final, tmp_path / "deploy.keras")
     import keras
 
+    deploy = export_for_deployment(final, tmp_path / "deploy.keras")
     assert tuple(keras.models.load_model(deploy).inputs[0].shape) == (None, 48, 48, 1)
+
+    # Stopped between the last checkpoint and the final save: the final model is rebuilt with the
+    # optimizer's averaged (EMA) weights, as the finished run had, not the checkpoint's raw ones.
+    shipped = keras.models.load_model(final, compile=False).get_weights()
+    final.unlink()
+    rebuilt = keras.models.load_model(train_face(train, val, run, first, resume=True, verbose=0), compile=False)
+    assert all(np.array_equal(a, b) for a, b in zip(shipped, rebuilt.get_weights()))
+    checkpoint = keras.models.load_model(run / "last.keras", compile=False).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(shipped, checkpoint))
 
 
 def test_validation_file_equal_to_training_file(tmp_path, small_faces):

@@ -58,7 +58,10 @@ class TrainingRun:
         keras = self._keras()
         final = self.dir / "final.keras"
         if self.state["epochs_done"] >= epochs:
-            model.save(final)
+            if not final.exists():  # stopped between the last checkpoint and the final save
+                # what fit() does at its end: an optimizer with EMA swaps the averaged weights in
+                model.optimizer.finalize_variable_values(model.trainable_variables)
+                model.save(final)
             self.save_state()
             return final
         run = self
