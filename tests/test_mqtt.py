@@ -34,7 +34,9 @@ def mqtt_config(broker: Broker, tmp_path: Path, **overrides) -> dict:
 
 
 class Subscriber:
-    """A plain paho client that records what arrives (topic, payload text, retain flag)."""
+    """A plain paho client that records what arrives (topic, payload text, retain flag). It is
+    subscribed when the constructor returns (the broker has acknowledged), so that what is
+    published next reaches it however busy the machine is."""
 
     def __init__(self, port: int, topics=("#",), client_id: str | None = None, clean: bool = True, tls_ca=None):
         self.messages: list[tuple[str, str, bool]] = []
@@ -44,8 +46,13 @@ class Subscriber:
             self.client.tls_set(ca_certs=str(tls_ca))
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        if not subscribed.wait(10):
+            self.close()
+            raise TimeoutError(f"the broker on port {port} did not acknowledge the subscription to {list(topics)}")
 
     def _on_message(self, client, userdata, message):
         with self.lock:
@@ -84,7 +91,6 @@ def test_retained_state_reaches_late_subscribers(broker, sink):
              "valence": None, "alert_active": False, "persons": [], "warnings": []}
     jsonschema.validate(state, schema("mqtt-state"))
     early = Subscriber(broker.port, ["affectlite/kiosk1/state"])
-    wait_for(lambda: False, timeout=0.2)
     sink.publish_state(state)
     assert wait_for(lambda: early.on("affectlite/kiosk1/state"))   # the broker has it now
     early.close()
@@ -101,10 +107,9 @@ def event(n: int) -> dict:
 
 def test_events_are_delivered_in_order_with_qos1(broker, sink):
     watcher = Subscriber(broker.port, ["affectlite/kiosk1/events"])
-    wait_for(lambda: False, timeout=0.2)
     for n in range(1, 51):
         sink.publish_event(event(n))
-    assert wait_for(lambda: len(watcher.on("affectlite/kiosk1/events")) == 50 and (sink.pump(), sink.pending)[1] == 0)
+    assert wait_for(lambda: (sink.pump(), len(watcher.on("affectlite/kiosk1/events")) == 50 and sink.pending == 0)[1])
     received = [json.loads(p) for p in watcher.on("affectlite/kiosk1/events")]
     assert [e["track_id"] for e in received] == list(range(1, 51))
     for e in received:
