@@ -182,3 +182,29 @@ def test_a_run_started_before_an_option_existed_resumes_with_it_at_its_default(t
         TrainingRun(tmp_path / "run", {"epochs": 4, "teachers": ("a.keras",)}, resume=True, defaults=defaults)
     with pytest.raises(ValueError, match="epochs: 4 then, 5 now"):
         TrainingRun(tmp_path / "run", {"epochs": 5, "teachers": ()}, resume=True, defaults=defaults)
+
+
+def test_a_wider_network_starts_from_a_narrower_trained_one_with_the_same_answers(tmp_path):
+    """``--init`` with a narrower model and ``--widths``: the extra channels copy existing ones
+    and the next layer shares their weight, so training starts where the narrow model ended."""
+    from affectlite_convert.training.face_cnn import build_face_cnn
+    from affectlite_convert.training.widen import start_from
+
+    rng = np.random.default_rng(3)
+    narrow = build_face_cnn(FaceCnnSpec(widths=(8, 16, 16, 32)))
+    # as if trained: BatchNorm statistics and scales away from their initial 0 and 1
+    narrow.set_weights([w + rng.normal(0, 0.3, w.shape).astype(w.dtype) if w.ndim == 1 else w
+                        for w in narrow.get_weights()])
+    narrow.save(tmp_path / "narrow.keras")
+
+    wide = build_face_cnn(FaceCnnSpec(widths=(12, 16, 24, 48)))
+    start_from(tmp_path / "narrow.keras", wide)
+    faces = rng.random((6, 48, 48, 1)).astype(np.float32)
+    assert wide.count_params() > narrow.count_params()
+    assert np.allclose(wide.predict(faces, verbose=0), narrow.predict(faces, verbose=0), atol=1e-5)
+
+    wide.save(tmp_path / "wide.keras")
+    with pytest.raises(ValueError, match="wide.keras: not a model of this recipe's architecture, nor a narrower one"):
+        start_from(tmp_path / "wide.keras", build_face_cnn(FaceCnnSpec(widths=(8, 16, 16, 32))))
+    with pytest.raises(ValueError, match="another number of classes"):
+        start_from(tmp_path / "narrow.keras", build_face_cnn(FaceCnnSpec(widths=(8, 16, 16, 32), num_classes=8)))

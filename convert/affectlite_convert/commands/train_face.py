@@ -40,7 +40,9 @@ def add_to(parent, add) -> None:
     face.add_argument("--warmup-epochs", type=int, default=3,
                       help="epochs of linear warm-up to --learning-rate before the cosine decay (default: %(default)s)")
     face.add_argument("--init", type=Path,
-                      help="start from this trained face model (.keras, same architecture) instead of random weights")
+                      help="start from this trained face model (.keras) instead of random weights: of the same "
+                           "architecture, or narrower (fewer channels, e.g. a shipped model before --widths): it "
+                           "is widened so that it starts with the same answers (Net2WiderNet)")
     face.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
                       help="keep an exponential moving average of the weights, e.g. 0.999 (default: off)")
     face.add_argument("--teacher", type=Path, action="append", default=[],

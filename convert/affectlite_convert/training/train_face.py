@@ -24,7 +24,8 @@ from affectlite_convert.training.augment import AugmentSpec, augment_batch, disg
 from affectlite_convert.training.distill import teacher_probabilities
 from affectlite_convert.training.domain_adversarial import DOMAIN_OUTPUT
 from affectlite_convert.training.face_cnn import FaceCnnSpec, build_face_cnn
-from affectlite_convert.training.run import TrainingRun, weights_like
+from affectlite_convert.training.run import TrainingRun
+from affectlite_convert.training.widen import start_from
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def train_face(
         keras.utils.set_random_seed(recipe.seed)
         model = build_face_cnn(recipe.model)
         if recipe.init:
-            model.set_weights(weights_like(recipe.init, model))
+            start_from(recipe.init, model)
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
         metrics: list | dict = ["accuracy"]
         if recipe.domain_adversarial:
