@@ -115,5 +115,5 @@ def test_no_microphone(monkeypatch):
     with pytest.raises(SourceError, match="has no input channels"):
         Microphone(device=0).open()
     monkeypatch.setitem(sys.modules, "pyaudio", None)
-    with pytest.raises(SourceError, match="portaudio19-dev"):
+    with pytest.raises(SourceError, match="python3-pyaudio.*portaudio19-dev python3-dev gcc"):
         Microphone().open()

@@ -90,8 +90,11 @@ class Microphone:
         try:
             import pyaudio
         except ImportError as exc:
-            raise SourceError("microphone capture needs pyaudio: sudo apt install portaudio19-dev, then "
-                              "pip install 'affectlite[audio]'") from exc
+            raise SourceError(
+                "microphone capture needs pyaudio: on Raspberry Pi OS sudo apt install libportaudio2 "
+                "python3-pyaudio, in a virtual environment made with --system-site-packages (as "
+                "scripts/install-pi.sh makes it); elsewhere pip builds it from source: sudo apt install "
+                "portaudio19-dev python3-dev gcc, then pip install 'affectlite[audio]'") from exc
         audio = pyaudio.PyAudio()
         try:
             info = (audio.get_device_info_by_index(self.device) if self.device is not None
