@@ -295,6 +295,19 @@ def test_a_device_and_a_kiosk_over_tls_with_the_certificates_of_make_certs(secur
     untrusting.close()
 
 
+def test_make_certs_certificates_pass_a_strict_verifier(secured_broker):
+    """Home Assistant on Python 3.13 verifies with strict X.509 checks (ssl.create_default_context
+    there turns them on), which refuse a certificate without key identifiers; the shipped script's
+    certificates must pass them on any Python, whatever the OpenSSL's defaults."""
+    import ssl
+
+    strict = ssl.create_default_context(cafile=str(secured_broker.ca))
+    strict.verify_flags |= ssl.VERIFY_X509_STRICT
+    with socket.create_connection(("127.0.0.1", secured_broker.tls_port), timeout=5) as raw:
+        with strict.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.getpeercert()["subject"] == ((("commonName", "lobby-pi"),),)
+
+
 def test_doctor_beside_the_running_service_costs_it_one_reconnect_and_no_event(secured_broker, tmp_path):
     """doctor logs in as the device; on this broker the client id is the user name, so its probe
     takes the service's session for a moment. The service reconnects within seconds (1-5 s

@@ -179,6 +179,8 @@ def test_queue_bound_drops_the_oldest(tmp_path):
 
 
 def _make_tls(tmp_path: Path) -> dict:
+    """A CA and a server certificate, minimal on purpose: without the key identifiers that strict
+    verifiers want (as older OpenSSLs and many appliances make them), which the connection accepts."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -210,6 +212,22 @@ def _make_tls(tmp_path: Path) -> dict:
     files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     write_key(key, files["key"])
     return files
+
+
+def test_the_connection_check_verifies_certificates_as_the_connection_does(tmp_path):
+    """doctor and the sink's log explain a failed connection by repeating it: with other checks than
+    paho's (Python 3.13's default context adds strict X.509 ones), they would blame a certificate
+    the service accepts."""
+    from affectlite.sinks.connection_check import _tls_context
+
+    tls = _make_tls(tmp_path)
+    config = configuration.validate({"mqtt": {"tls": True, "ca_file": str(tls["ca"])}}, environ={})["mqtt"]
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.tls_set(ca_certs=config["ca_file"])
+    ours, theirs = _tls_context(config), client._ssl_context
+    assert (ours.verify_flags, ours.verify_mode, ours.check_hostname, ours.minimum_version) == \
+        (theirs.verify_flags, theirs.verify_mode, theirs.check_hostname, theirs.minimum_version)
+    assert ours.get_ca_certs() == theirs.get_ca_certs() != []
 
 
 def test_tls_listener_with_a_test_ca(tmp_path):

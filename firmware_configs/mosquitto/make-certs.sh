@@ -39,6 +39,7 @@ umask 077
 if [[ ! -f "$OUT/ca.key" || ! -f "$OUT/ca.crt" ]]; then
     openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days "$DAYS" -subj "/CN=affectlite broker CA ${NAMES[0]}" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -addext "subjectKeyIdentifier=hash" -addext "authorityKeyIdentifier=keyid:always" \
         -keyout "$OUT/ca.key" -out "$OUT/ca.crt" 2>/dev/null
     echo "made $OUT/ca.crt (clients trust this) and $OUT/ca.key (keep it private)"
 else
@@ -48,7 +49,10 @@ openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=${NAMES[0]}" \
     -keyout "$OUT/server.key" -out "$OUT/server.csr" 2>/dev/null
 EXT="$(mktemp)"
 trap 'rm -f "$EXT" "$OUT/server.csr"' EXIT
-printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$SAN" > "$EXT"
+# The key identifiers are written whatever this OpenSSL's defaults: strict verifiers (Python 3.13's
+# default context, which Home Assistant uses) refuse a certificate without them.
+printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' \
+    "$SAN" > "$EXT"
 openssl x509 -req -in "$OUT/server.csr" -CA "$OUT/ca.crt" -CAkey "$OUT/ca.key" -CAcreateserial \
     -days "$DAYS" -sha256 -extfile "$EXT" -out "$OUT/server.crt" 2>/dev/null
 chmod 0644 "$OUT/ca.crt" "$OUT/server.crt"

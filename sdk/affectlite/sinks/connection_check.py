@@ -97,9 +97,16 @@ def _speaks_tls(host: str, port: int, timeout: float) -> bool:
 
 
 def _tls_context(config: dict[str, Any]) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=config["ca_file"] or None)
+    """The context paho's ``tls_set`` builds for the sink, so that the diagnosis judges the
+    certificates as the connection does: ``ssl.create_default_context`` also turns on strict X.509
+    checks on Python 3.13, which would blame a certificate the connection accepts."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if config["cert_file"]:
         context.load_cert_chain(config["cert_file"], config["key_file"] or None)
+    if config["ca_file"]:
+        context.load_verify_locations(config["ca_file"])
+    else:
+        context.load_default_certs()
     return context
 
 
