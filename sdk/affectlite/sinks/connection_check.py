@@ -71,7 +71,8 @@ def why_unreachable(config: dict[str, Any], timeout: float = 3.0) -> str:
         if reply is None:
             return f"{host}:{port} accepted the connection but sent no MQTT answer within {timeout:g} s"
         if isinstance(reply, OSError):
-            if "certificate required" in str(reply).lower():
+            if "certificate required" in str(reply).lower() or (
+                    config["tls"] and not config["cert_file"] and _closes_without_client_certificate(config, timeout)):
                 return "the broker requires a client certificate (mqtt.cert_file and mqtt.key_file)"
             return f"the connection was closed during the MQTT handshake ({reply.strerror or reply})"
         if not reply:
@@ -94,6 +95,27 @@ def _speaks_tls(host: str, port: int, timeout: float) -> bool:
                 return True
     except (OSError, ssl.SSLError):
         return False
+
+
+def _closes_without_client_certificate(config: dict[str, Any], timeout: float) -> bool:
+    """Whether the broker ends a TLS session that offered no client certificate by itself.
+
+    Under TLS 1.3 the broker refuses a missing certificate after the handshake, with an alert; when
+    the CONNECT crossed it, the broker's reset can destroy the alert, and a reset alone does not say
+    why. Listening without sending anything lets the alert arrive."""
+    try:
+        with socket.create_connection((config["host"], config["port"]), timeout=timeout) as raw:
+            with _tls_context(config).wrap_socket(raw, server_hostname=config["host"]) as stream:
+                stream.settimeout(min(timeout, 2.0))
+                stream.recv(1)
+    except (socket.timeout, TimeoutError):
+        return False
+    except ssl.SSLError as exc:
+        text = str(exc).lower()
+        return "certificate required" in text or "eof" in text
+    except OSError:
+        return False
+    return True                                                  # closed cleanly, before any CONNECT
 
 
 def _tls_context(config: dict[str, Any]) -> ssl.SSLContext:
