@@ -106,7 +106,17 @@ case "$TARGET" in
     raspberry-pi-*|coral-usb) EXTRAS="pi,audio" ;;
 esac
 if [[ "$PACKAGE" == "$REPO" ]]; then SPEC="$REPO[$EXTRAS]"; else SPEC="$PACKAGE"; fi
-run "$PREFIX/venv/bin/pip" install "$SPEC"
+# picamera2's JPEG encoder (simplejpeg, from apt) is built against the system's numpy. A newer
+# numpy that a dependency pulls into the venv (ml_dtypes 0.7 wants numpy 2; Bookworm has 1.24)
+# would shadow it, and picamera2 would fail to import ("numpy.dtype size changed"): keep the
+# system's numpy, and pip picks the dependencies that work with it.
+PINS=()
+if SYSTEM_NUMPY="$(python3 -c 'import numpy; print(numpy.__version__)' 2>/dev/null)"; then
+    PINS=("numpy==$SYSTEM_NUMPY")
+elif [[ $DRY_RUN -eq 1 ]]; then
+    echo "note: numpy is not installed yet; the real run pins the one apt installs with python3-picamera2"
+fi
+run "$PREFIX/venv/bin/pip" install "$SPEC" "${PINS[@]}"
 
 step "configuration"
 if [[ -f "$ETC/config.toml" ]]; then

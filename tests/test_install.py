@@ -35,6 +35,10 @@ def test_raspberry_pi_steps_in_order():
     doctor = steps.index("runuser -u affectlite -- /opt/affectlite/venv/bin/affectlite doctor --config /etc/affectlite/config.toml")
     assert steps.index(apt) < venv < pip < config < unit < doctor < steps.index("systemctl enable --now affectlite")
     assert any("--groups video,audio affectlite" in c for c in steps)
+    # apt's picamera2 is built against the system's numpy: the venv keeps it (python3 is the system's here)
+    system_numpy = subprocess.run(["python3", "-c", "import numpy; print(numpy.__version__)"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+    assert steps[pip].endswith(f"[pi,audio] numpy=={system_numpy}")
     assert not any("mosquitto" in c for c in steps)                  # no broker unless asked
 
 

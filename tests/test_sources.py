@@ -13,6 +13,7 @@ from affectlite.capture import LatestFrame
 from affectlite.sources.base import SourceError
 from affectlite.sources.images import MediaError
 from affectlite.sources.memory import MemorySource
+from affectlite import doctor
 from affectlite.sources.picamera import PiCameraSource
 from affectlite.sources.replay import VideoReplaySource
 from affectlite.sources.webcam import WebcamSource
@@ -142,3 +143,26 @@ def test_picamera_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)
     with pytest.raises(SourceError, match="picamera2 is not installed"):
         PiCameraSource().open()
+
+
+def test_picamera_built_against_another_numpy(monkeypatch, tmp_path):
+    """apt's picamera2 in a venv whose pip pulled in a newer numpy: its import fails as simplejpeg's
+    does, and the error names the numpy to pin (the system's, from its package metadata)."""
+    from affectlite.sources.picamera import numpy_mismatch
+
+    stand_in = tmp_path / "picamera2"
+    stand_in.mkdir()
+    (stand_in / "__init__.py").write_text('raise ValueError("numpy.dtype size changed, may indicate binary '
+                                          'incompatibility. Expected 96 from C header, got 88 from PyObject")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "picamera2", raising=False)
+    with pytest.raises(SourceError, match="picamera2 cannot load with this environment's numpy .*dtype size changed"):
+        PiCameraSource().open()
+    assert any("picamera2 cannot load" in line for line in doctor.cameras())      # doctor says the same
+    system = tmp_path / "dist-packages"
+    (system / "numpy-1.24.2.egg-info").mkdir(parents=True)
+    assert "pip install 'numpy==1.24.2'" in numpy_mismatch(ValueError("x"), str(system))
+    (system / "numpy-1.24.2.egg-info").rmdir()
+    (system / "numpy-2.2.4.dist-info").mkdir()
+    assert "pip install 'numpy==2.2.4'" in numpy_mismatch(ValueError("x"), str(system))
+    assert "dpkg -s python3-numpy" in numpy_mismatch(ValueError("x"), str(tmp_path / "none"))

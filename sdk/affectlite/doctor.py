@@ -49,7 +49,16 @@ def cameras() -> list[str]:
         name = name_file.read_text().strip() if name_file.exists() else "?"
         found.append(f"{device} ({name})")
     if importlib.util.find_spec("picamera2") is not None:   # the Raspberry Pi camera stack
-        found.append("picamera2 installed")
+        try:
+            importlib.import_module("picamera2")   # imported, not opened: a camera in use stays untouched
+        except ValueError as exc:                          # built against another numpy than this one
+            from affectlite.sources.picamera import numpy_mismatch
+
+            found.append(numpy_mismatch(exc))
+        except ImportError as exc:
+            found.append(f"picamera2 found but it does not import ({exc}); reinstall python3-picamera2 with apt")
+        else:
+            found.append("picamera2 installed")
     return found
 
 

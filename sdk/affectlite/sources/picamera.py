@@ -6,10 +6,22 @@ A thin adapter over picamera2's own three steps: configure, start, ``capture_arr
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
 from affectlite.sources.base import SourceError
+
+
+def numpy_mismatch(exc: Exception, system_packages: str = "/usr/lib/python3/dist-packages") -> str:
+    """Why apt's picamera2 does not import: its JPEG encoder was built against the system's numpy,
+    and the virtual environment has another one (a dependency pulled it in)."""
+    found = sorted(Path(system_packages).glob("numpy-*-info"))
+    system = found[-1].name.split("-")[1].removesuffix(".egg").removesuffix(".dist") if found else ""
+    pin = (f"pip install 'numpy=={system}'" if system else
+           "pip install 'numpy==VERSION' with the VERSION of apt's python3-numpy (dpkg -s python3-numpy)")
+    return (f"picamera2 cannot load with this environment's numpy {np.__version__} ({exc}): apt's picamera2 is built "
+            f"against the system's numpy; with the virtual environment's pip, {pin} (scripts/install-pi.sh pins it)")
 
 
 class PiCameraSource:
@@ -24,6 +36,8 @@ class PiCameraSource:
         except ImportError as exc:
             raise SourceError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
                               "and create the virtual environment with --system-site-packages") from exc
+        except ValueError as exc:                    # "numpy.dtype size changed, may indicate binary incompatibility"
+            raise SourceError(numpy_mismatch(exc)) from exc
         try:
             camera = Picamera2()
             config = camera.create_video_configuration(
