@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install affectlite as a service on Raspberry Pi OS Bookworm (Python 3.11), a Coral Dev Board or a
+# Install affectlite as a service on Raspberry Pi OS (Bookworm: Python 3.11; Trixie: 3.13), a Coral Dev Board or a
 # Debian/Ubuntu PC. Run from a checkout of the repository, as root:
 #
 #   sudo scripts/install-pi.sh --target raspberry-pi-4
@@ -71,7 +71,7 @@ step() { echo; echo "== $*"; }
 
 step "checking the system"
 PY_VERSION="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || fail "Python $PY_VERSION found; affectlite needs 3.11 or newer (Raspberry Pi OS Bookworm has 3.11)"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || fail "Python $PY_VERSION found; affectlite needs 3.11 or newer (Raspberry Pi OS Bookworm has 3.11, Trixie 3.13)"
 echo "Python $PY_VERSION, $(uname -m), target $TARGET"
 
 step "apt packages"
