@@ -296,9 +296,9 @@ def test_a_device_and_a_kiosk_over_tls_with_the_certificates_of_make_certs(secur
 
 
 def test_make_certs_certificates_pass_a_strict_verifier(secured_broker):
-    """Home Assistant on Python 3.13 verifies with strict X.509 checks (ssl.create_default_context
-    there turns them on), which refuse a certificate without key identifiers; the shipped script's
-    certificates must pass them on any Python, whatever the OpenSSL's defaults."""
+    """A client on Python 3.13's default TLS context verifies with strict X.509 checks, which refuse
+    a certificate without key identifiers; the shipped script's certificates must pass them on any
+    Python, whatever the OpenSSL's defaults."""
     import ssl
 
     strict = ssl.create_default_context(cafile=str(secured_broker.ca))

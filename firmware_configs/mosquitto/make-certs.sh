@@ -49,8 +49,8 @@ openssl req -new -newkey rsa:2048 -nodes -sha256 -subj "/CN=${NAMES[0]}" \
     -keyout "$OUT/server.key" -out "$OUT/server.csr" 2>/dev/null
 EXT="$(mktemp)"
 trap 'rm -f "$EXT" "$OUT/server.csr"' EXIT
-# The key identifiers are written whatever this OpenSSL's defaults: strict verifiers (Python 3.13's
-# default context, which Home Assistant uses) refuse a certificate without them.
+# The key identifiers are written whatever this OpenSSL's defaults: strict verifiers (a client that
+# uses Python 3.13's ssl.create_default_context, for one) refuse a certificate without them.
 printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' \
     "$SAN" > "$EXT"
 openssl x509 -req -in "$OUT/server.csr" -CA "$OUT/ca.crt" -CAkey "$OUT/ca.key" -CAcreateserial \
