@@ -11,18 +11,8 @@ set -euo pipefail
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/affectlite"
 
-find_python() {   # the first interpreter of version $1 (a pyenv shim answers to the name without having it)
-    local want="$1" candidate
-    for candidate in "python$want" "$HOME"/.pyenv/versions/"$want".*/bin/python3 "/usr/bin/python$want" \
-                     "/usr/local/bin/python$want"; do
-        if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$want'.split('.'))))" \
-                >/dev/null 2>&1; then
-            "$candidate" -c 'import sys; print(sys.executable)'
-            return 0
-        fi
-    done
-    return 1
-}
+# shellcheck source=tests/find_python.sh
+source "$(dirname "${BASH_SOURCE[0]}")/find_python.sh"
 
 warm_up() {  # start the core in $1 once with pip allowed, as a first start of a real install does
     local venv="$1" config port pid

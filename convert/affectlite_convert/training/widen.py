@@ -20,12 +20,15 @@ def start_from(path: str | Path, model, seed: int = 0) -> None:
     is the same, widened when it is the same chain of layers with fewer channels."""
     import keras
 
-    source = keras.models.load_model(path, compile=False)
-    if [w.shape for w in source.get_weights()] == [w.shape for w in model.get_weights()]:
-        model.set_weights(source.get_weights())
-        return
+    from affectlite_convert.training.run import weights_like
+
     try:
-        widen_into(source, model, seed)
+        model.set_weights(weights_like(path, model))
+        return
+    except ValueError:
+        pass
+    try:
+        widen_into(keras.models.load_model(path, compile=False), model, seed)
     except ValueError as exc:
         raise ValueError(f"{path}: not a model of this recipe's architecture, nor a narrower one ({exc})") from None
 
